@@ -1,0 +1,105 @@
+"""Make plain ``lm_eval --tasks 'polyglot_*'`` find our tasks without ``--include_path``.
+
+lm-eval 0.4.13 has no plugin discovery for task folders. The wheel therefore ships a
+``.pth`` file that calls :func:`install` at interpreter start. ``install`` only puts a
+tiny finder on ``sys.meta_path``; nothing of lm-eval (or torch) is imported until the
+program itself imports ``lm_eval.tasks.manager``. At that moment the finder wraps
+``TaskManager.__init__`` so every task manager also scans our task folder.
+
+Set ``POLYGLOT_HARNESS_AUTOLOAD=0`` to switch this off (then use
+``--include_path $(polyglot-harness tasks-path)``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.paths import tasks_path
+
+_TARGET = "lm_eval.tasks.manager"
+ENV_VAR = "POLYGLOT_HARNESS_AUTOLOAD"
+
+
+def enabled() -> bool:
+    """Whether the opt-out variable leaves the hook on."""
+    return os.environ.get(ENV_VAR, "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def _with_our_path(include_path: Any) -> list[str | Path]:
+    ours = tasks_path()
+    if include_path is None:
+        paths: list[str | Path] = []
+    elif isinstance(include_path, (list, tuple)):
+        paths = list(include_path)
+    else:
+        paths = [include_path]
+    resolved = {Path(p).resolve() for p in paths}
+    if ours.resolve() not in resolved:
+        # Ours go first so that a user's own --include_path can still override a task.
+        paths.insert(0, ours)
+    return paths
+
+
+def patch_task_manager(module: Any) -> None:
+    """Wrap ``module.TaskManager.__init__`` once so it includes our task folder."""
+    cls = module.TaskManager
+    if getattr(cls.__init__, "_polyglot_patched", False):
+        return
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if enabled():
+            if len(args) >= 2:  # include_path given positionally (verbosity, include_path, ...)
+                args = (args[0], _with_our_path(args[1]), *args[2:])
+            else:
+                kwargs["include_path"] = _with_our_path(kwargs.get("include_path"))
+        original(self, *args, **kwargs)
+
+    __init__._polyglot_patched = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, wrapped: importlib.abc.Loader) -> None:
+        self._wrapped = wrapped
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
+        return self._wrapped.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._wrapped.exec_module(module)  # type: ignore[attr-defined]
+        patch_task_manager(module)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; decorates the real spec of lm-eval's task manager."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != _TARGET:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _Loader(spec.loader)
+                return spec
+        return None
+
+
+def install() -> None:
+    """Register the hook (idempotent); patch at once if lm-eval is already imported."""
+    if not enabled():
+        return
+    if _TARGET in sys.modules:
+        patch_task_manager(sys.modules[_TARGET])
+        return
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())

@@ -1,0 +1,97 @@
+"""The one table of languages; everything language-specific derives from it.
+
+Adding a language to the grid is one line here plus its seed file under
+``harness/seeds_data/`` (then ``python -m harness.generate.taskgen`` regenerates the
+task YAMLs). Any other ISO 639-1 code that lingua knows is still accepted by the
+API (for collecting, judging and scoring), with the name taken from lingua.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from harness.errors import UnknownLanguageError
+
+
+@dataclass(frozen=True)
+class Language:
+    """A language and what the harness knows about it."""
+
+    code: str  # ISO 639-1
+    name: str  # English name, used in prompts to the teacher
+    native_name: str
+    script: str | None  # ISO 15924
+    flores: str | None  # FLORES-200 code, as M-RewardBench and Belebele name configs
+    paper_benchmarks: tuple[str, ...] = field(default=())
+    extended_benchmarks: tuple[str, ...] = field(default=())
+    number_instruction: str | None = None  # MGSM: "answer with only the number"
+
+    @property
+    def lingua_name(self) -> str:
+        """The upper-case ISO 639-1 code lingua's ``IsoCode639_1`` uses."""
+        return self.code.upper()
+
+
+_MRB = "m_rewardbench"
+_GMMLU_LITE = "global_mmlu_lite"
+_MGSM = "mgsm"
+_BELEBELE = "belebele"
+_GMMLU = "global_mmlu"
+
+# code, name, native, script, flores, paper suite, added suite, MGSM instruction
+LANGUAGES: dict[str, Language] = {
+    lang.code: lang
+    for lang in (
+        Language("ar", "Arabic", "العربية", "Arab", "arb_Arab",
+                 (_GMMLU_LITE, _MRB), (_BELEBELE,)),
+        Language("cs", "Czech", "čeština", "Latn", "ces_Latn",
+                 (_MRB,), (_BELEBELE, _GMMLU)),
+        Language("de", "German", "Deutsch", "Latn", "deu_Latn",
+                 (_GMMLU_LITE, _MRB, _MGSM), (_BELEBELE,),
+                 "Antworte nur mit der Zahl."),
+        Language("es", "Spanish", "español", "Latn", "spa_Latn",
+                 (_GMMLU_LITE, _MRB, _MGSM), (_BELEBELE,),
+                 "Responde solo con el número."),
+        Language("id", "Indonesian", "Bahasa Indonesia", "Latn", "ind_Latn",
+                 (_GMMLU_LITE, _MRB), (_BELEBELE,)),
+        Language("ja", "Japanese", "日本語", "Jpan", "jpn_Jpan",
+                 (_GMMLU_LITE, _MRB, _MGSM), (_BELEBELE,),
+                 "数字だけで答えてください。"),
+    )
+}  # fmt: skip
+
+# The language the translate strategy's sources are written in.
+SOURCE_LANGUAGE = Language("en", "English", "English", "Latn", "eng_Latn")
+
+GRID: tuple[str, ...] = tuple(LANGUAGES)
+
+
+@cache
+def get_language(code: str) -> Language:
+    """Look up a language by ISO 639-1 code, falling back to lingua's list.
+
+    Raises:
+        UnknownLanguageError: the code is not a language lingua can detect.
+    """
+    key = code.strip().lower()
+    if key in LANGUAGES:
+        return LANGUAGES[key]
+    if key == SOURCE_LANGUAGE.code:
+        return SOURCE_LANGUAGE
+    from lingua import IsoCode639_1
+    from lingua import Language as LinguaLanguage
+
+    try:
+        lingua_lang = LinguaLanguage.from_iso_code_639_1(IsoCode639_1.from_str(key))
+    except (ValueError, AttributeError) as exc:
+        raise UnknownLanguageError(code, list(LANGUAGES)) from exc
+    return Language(key, lingua_lang.name.title(), lingua_lang.name.title(), None, None)
+
+
+def parse_languages(spec: str | list[str] | None) -> list[Language]:
+    """Parse ``"de,es"`` / ``["de", "es"]`` / ``None`` (the grid) into languages."""
+    if spec is None or spec == "" or spec == "all":
+        return [LANGUAGES[c] for c in GRID]
+    codes = spec.split(",") if isinstance(spec, str) else spec
+    return [get_language(c) for c in codes if c.strip()]
