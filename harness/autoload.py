@@ -24,6 +24,10 @@ from harness.paths import tasks_path
 
 _TARGET = "lm_eval.tasks.manager"
 ENV_VAR = "POLYGLOT_HARNESS_AUTOLOAD"
+PREFIX = "polyglot"
+# Matched only by patterns that name them: a generation sweep ``polyglot_*`` must not
+# run benchmarks or the judge on the teacher.
+EXPLICIT_ONLY = ("polyglot_eval", "polyglot_judge")
 
 
 def enabled() -> bool:
@@ -46,12 +50,55 @@ def _with_our_path(include_path: Any) -> list[str | Path]:
     return paths
 
 
+def _children(manager: Any, name: str) -> list[str]:
+    entry = manager.task_index.get(name)
+    cfg = getattr(entry, "cfg", None) or {}
+    tasks = cfg.get("task") if isinstance(cfg, dict) and "group" in cfg else None
+    if isinstance(tasks, str):
+        return [tasks]
+    return [t for t in tasks or [] if isinstance(t, str)]
+
+
+def prune_matches(manager: Any, patterns: list[str], names: list[str]) -> list[str]:
+    """Make ``--tasks 'polyglot_*'`` select the generation sweep and nothing else.
+
+    lm-eval's glob returns a group *and* its members, then refuses the duplicate; and
+    ``polyglot_*`` would also catch our benchmark and judge tasks. For our names only:
+    members of a matched group are dropped (the group runs them), and evaluation/judge
+    tasks are kept only when a pattern starts with their prefix.
+    """
+    explicit = [p for p in patterns if p.startswith(EXPLICIT_ONLY)]
+    kept = [
+        n
+        for n in names
+        if not n.startswith(EXPLICIT_ONLY)
+        or n in patterns
+        or any(n.startswith(p.split("*")[0]) for p in explicit)
+    ]
+    covered: set[str] = set()
+    stack = [n for n in kept if n.startswith(PREFIX)]
+    while stack:
+        for child in _children(manager, stack.pop()):
+            if child not in covered:
+                covered.add(child)
+                stack.append(child)
+    return [n for n in kept if not (n.startswith(PREFIX) and n in covered)]
+
+
 def patch_task_manager(module: Any) -> None:
-    """Wrap ``module.TaskManager.__init__`` once so it includes our task folder."""
+    """Wrap ``module.TaskManager`` once: our task folder, and sane ``polyglot_*`` globs."""
     cls = module.TaskManager
     if getattr(cls.__init__, "_polyglot_patched", False):
         return
     original = cls.__init__
+    original_match = cls.match_tasks
+
+    @functools.wraps(original_match)
+    def match_tasks(self: Any, task_list: list[str]) -> list[str]:
+        names = original_match(self, task_list)
+        return prune_matches(self, list(task_list), names) if enabled() else names
+
+    cls.match_tasks = match_tasks
 
     @functools.wraps(original)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:

@@ -1,0 +1,36 @@
+"""``polyglot-harness collect``: lm-eval samples -> one SFT dataset per (teacher, language)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "collect",
+        help="turn lm-eval --log_samples output into SFT datasets (parquet)",
+        description="Read lm-eval output of polyglot_* tasks and write "
+        "<out>/<teacher>/<lang>/data.parquet, then print per-strategy statistics.",
+    )
+    parser.add_argument("runs", type=Path, help="lm-eval --output_path folder")
+    parser.add_argument("--out", type=Path, default=Path("data"))
+    parser.add_argument("--teacher", help="record this teacher name instead of the model id")
+    parser.add_argument("--format", choices=["simple", "github"], default="simple",
+                        help="table format (github: markdown)")  # fmt: skip
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from harness.collect import collect, load_collected, stats_rows
+
+    written = collect(args.runs, args.out, teacher=args.teacher)
+    rows = []
+    for path in written.values():
+        rows.extend(stats_rows(load_collected(path)))
+    print(tabulate(rows, headers="keys", tablefmt=args.format, floatfmt=".2f"))
+    for (teacher, language), path in written.items():
+        print(f"{teacher} {language}: {path}")
+    return 0

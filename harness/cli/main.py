@@ -1,0 +1,117 @@
+"""``polyglot-harness``: one subcommand per pipeline stage, each a thin call into its API.
+
+Every subcommand module exposes ``add_parser(subparsers)`` and ``run(args) -> int`` and
+keeps heavy imports (torch, lm-eval, datasets) inside ``run``, so ``--help`` is instant.
+``--config file.yaml`` supplies any flag's value; flags given on the command line win;
+an unknown key in the file is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import ConfigError, HarnessError
+
+# subcommand -> module under harness.cli
+SUBCOMMANDS: dict[str, str] = {
+    "tasks-path": "tasks_path",
+    "teachers": "teachers",
+    "seeds": "seeds",
+    "generate": "generate",
+    "collect": "collect",
+    "demo": "demo",
+    "intrinsic": "intrinsic",
+    "train": "train",
+    "score": "score",
+    "leaderboard": "leaderboard",
+    "analyze": "analyze",
+    "publish": "publish",
+}
+
+
+def _available() -> dict[str, object]:
+    modules = {}
+    for name, module in SUBCOMMANDS.items():
+        try:
+            modules[name] = importlib.import_module(f"harness.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"harness.cli.{module}":
+                raise
+    return modules
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polyglot-harness",
+        description="Benchmark language models as teachers of multilingual synthetic data.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--config", type=Path, help="YAML file of flag values; command-line flags override it"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _available().values():
+        module.add_parser(subparsers)  # type: ignore[attr-defined]
+    return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[command]
+    raise KeyError(command)
+
+
+def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; values from ``--config`` become defaults the command line overrides."""
+    args = parser.parse_args(argv)
+    if args.config is None:
+        return args
+    import yaml
+
+    try:
+        values = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read --config {args.config}: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config {args.config}: expected a mapping of flag names to values")
+    sub = _subparser(parser, args.command)
+    dests = {a.dest for a in sub._actions}
+    for key in values:
+        if key.replace("-", "_") not in dests:
+            raise ConfigError(f"--config {args.config}: unknown key {key!r} for {args.command}")
+    sub.set_defaults(**{k.replace("-", "_"): v for k, v in values.items()})
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
+    try:
+        args = _apply_config(parser, argv)
+    except HarnessError as exc:
+        print(f"polyglot-harness: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.run(args) or 0)
+    except HarnessError as exc:
+        print(f"polyglot-harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("polyglot-harness: interrupted; finished work is kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""Turn seed rows into the documents of the ``polyglot_{strategy}_{lang}`` tasks.
+
+Documents are deterministic for a given (seeds, language, strategy, n_docs, seed): the
+same run reproduces the same prompts, and each document carries stable seed ids so a
+collected row can be traced back to what the teacher saw.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from harness.errors import ConfigError, EmptyDataError
+from harness.generate.prompts import (
+    CATEGORIES,
+    generate_prompt,
+    respond_prompt,
+    system_prompt,
+    translate_prompt,
+)
+from harness.languages import SOURCE_LANGUAGE, get_language
+from harness.schema import SeedRow, Strategy, TaskDoc
+
+EXAMPLES_PER_DOC = 3
+CATEGORY_ORDER: tuple[str, ...] = tuple(CATEGORIES)
+
+
+def _pool(language: str, seeds: str | None) -> list[SeedRow]:
+    from harness.seeds import load_seed_rows
+
+    rows = [r for r in load_seed_rows(language, seeds) if (r.get("prompt") or "").strip()]
+    if not rows:
+        raise EmptyDataError(f"no seed prompts for language {language!r} in {seeds or 'bundled'}")
+    return rows
+
+
+def _doc(
+    seed_id: str,
+    seed_ids: Sequence[str],
+    language: str,
+    strategy: Strategy,
+    user_prompt: str,
+    *,
+    category: str = "",
+    source_prompt: str = "",
+) -> TaskDoc:
+    return TaskDoc(
+        seed_id=seed_id,
+        seed_ids=list(seed_ids),
+        language=language,
+        strategy=strategy.value,
+        category=category,
+        source_prompt=source_prompt,
+        system_prompt=system_prompt(get_language(language)),
+        user_prompt=user_prompt,
+        target="",
+    )
+
+
+def build_docs(
+    language: str,
+    strategy: str | Strategy,
+    *,
+    seeds: str | None = None,
+    n_docs: int | None = None,
+    seed: int = 1234,
+) -> list[TaskDoc]:
+    """Documents for one (language, strategy).
+
+    Args:
+        language: target language, ISO 639-1.
+        strategy: generate, translate or respond.
+        seeds: a seed folder (``polyglot-harness seeds`` output); ``None`` uses the
+            bundled sample.
+        n_docs: how many documents. generate can make any number (each draws fresh
+            examples); translate and respond use each seed at most once, so they are
+            capped at the pool size. Default: the pool size.
+        seed: shuffling seed; the language and strategy are mixed in so tasks differ.
+    """
+    strategy = Strategy(strategy)
+    lang = get_language(language)
+    if n_docs is not None and n_docs < 1:
+        raise ConfigError(f"n_docs must be >= 1, got {n_docs}")
+    rng = random.Random(f"{seed}-{lang.code}-{strategy.value}")
+
+    if strategy is Strategy.GENERATE:
+        pool = _pool(lang.code, seeds)
+        if len(pool) < EXAMPLES_PER_DOC:
+            raise EmptyDataError(
+                f"generate needs >= {EXAMPLES_PER_DOC} seed examples for {lang.code!r}, "
+                f"found {len(pool)}"
+            )
+        docs = []
+        for i in range(n_docs or len(pool)):
+            examples = rng.sample(pool, EXAMPLES_PER_DOC)
+            category = CATEGORY_ORDER[i % len(CATEGORY_ORDER)]
+            docs.append(
+                _doc(
+                    f"{lang.code}-gen-{i:05d}",
+                    [e["seed_id"] for e in examples],
+                    lang.code,
+                    strategy,
+                    generate_prompt(lang, examples, category),
+                    category=category,
+                )
+            )
+        return docs
+
+    pool_lang = SOURCE_LANGUAGE.code if strategy is Strategy.TRANSLATE else lang.code
+    pool = _pool(pool_lang, seeds)
+    rng.shuffle(pool)
+    docs = []
+    for row in pool[: n_docs or len(pool)]:
+        source = row["prompt"].strip()
+        user = (
+            translate_prompt(lang, source)
+            if strategy is Strategy.TRANSLATE
+            else respond_prompt(source)
+        )
+        docs.append(
+            _doc(row["seed_id"], [row["seed_id"]], lang.code, strategy, user, source_prompt=source)
+        )
+    return docs

@@ -1,0 +1,103 @@
+"""Decide whether a teacher output becomes a training pair, and if not, why.
+
+Every output gets a verdict; invalid rows keep their raw text and reason so a user can
+see what a teacher did wrong. Order matters: an empty or unparseable output is
+reported as such before refusal or language checks look at it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness.generate.langid import detect_language
+from harness.generate.parse import extract_pair
+from harness.schema import InvalidReason, Strategy
+
+# Openings that mark a refusal, per language; checked against the start of the
+# response only, so an answer that *discusses* apologising is not a refusal.
+REFUSAL_PATTERNS: dict[str, tuple[str, ...]] = {
+    "en": (
+        r"i'?m sorry,? (but )?i (can'?t|cannot|am unable|won'?t)",
+        r"i (can'?t|cannot|am unable to|won'?t) (help|assist|provide|fulfil|comply|do that)",
+        r"as an ai( language model)?,? i",
+        r"i apologi[sz]e,? but",
+    ),
+    "de": (r"es tut mir leid,? (aber )?ich kann", r"als (ki|künstliche intelligenz)", r"ich kann (dir|ihnen|dabei) nicht helfen"),
+    "es": (r"lo siento,? (pero )?no puedo", r"como (un )?(modelo de lenguaje|ia|asistente)", r"no puedo ayudar"),
+    "cs": (r"omlouvám se,? (ale )?(nemohu|nemůžu)", r"je mi líto,? (ale )?(nemohu|nemůžu)", r"jako (ai|umělá inteligence|jazykový model)"),
+    "id": (r"maaf,? (tetapi |tapi )?saya tidak (bisa|dapat)", r"sebagai (ai|model bahasa)"),
+    "ar": (r"(عذرًا|عذراً|آسف|أعتذر)[،,]? (لكن )?(لا أستطيع|لا يمكنني)", r"بصفتي (نموذج|ذكاء)"),
+    "ja": (r"申し訳(あり|ござい)ませんが.{0,40}(できません|お答えできません)", r"aiとして", r"ＡＩとして"),
+}  # fmt: skip
+_REFUSAL_RE = {
+    lang: re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE)
+    for lang, pats in REFUSAL_PATTERNS.items()
+}
+REFUSAL_WINDOW = 160
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A parsed teacher output and its verdict."""
+
+    prompt: str
+    response: str
+    valid: bool
+    invalid_reason: str | None
+    detected_language: str | None
+
+
+def is_refusal(text: str, language: str) -> bool:
+    """Whether ``text`` opens with a refusal in English or ``language``."""
+    head = text.strip()[:REFUSAL_WINDOW].lower()
+    return any(
+        _REFUSAL_RE[code].search(head) is not None
+        for code in {"en", language}
+        if code in _REFUSAL_RE
+    )
+
+
+def assess(
+    strategy: str | Strategy,
+    raw_output: str | None,
+    language: str,
+    *,
+    source_prompt: str = "",
+    check_language: bool = True,
+) -> Assessment:
+    """Parse and judge one teacher output.
+
+    Args:
+        strategy: generate and translate expect a JSON pair; respond expects an answer
+            to ``source_prompt``.
+        raw_output: the text the teacher generated.
+        language: the target language's ISO 639-1 code.
+        source_prompt: respond's prompt (the pair's prompt is the seed itself).
+        check_language: run language ID on prompt and response.
+    """
+    strategy = Strategy(strategy)
+    raw = raw_output or ""
+    if strategy is Strategy.RESPOND:
+        prompt, response = source_prompt.strip(), raw.strip()
+        reason = InvalidReason.EMPTY if not response else None
+    else:
+        parsed = extract_pair(raw)
+        prompt, response, reason = parsed.prompt, parsed.response, parsed.reason
+
+    detected = detect_language(response) if check_language and response else None
+    if reason is None and is_refusal(response, language):
+        reason = InvalidReason.REFUSAL
+    if reason is None and check_language:
+        prompt_lang = detect_language(prompt) if strategy is not Strategy.RESPOND else None
+        if (detected is not None and detected != language) or (
+            prompt_lang is not None and prompt_lang != language
+        ):
+            reason = InvalidReason.WRONG_LANGUAGE
+    return Assessment(
+        prompt=prompt,
+        response=response,
+        valid=reason is None,
+        invalid_reason=reason.value if reason is not None else None,
+        detected_language=detected,
+    )
