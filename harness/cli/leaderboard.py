@@ -1,0 +1,63 @@
+"""``polyglot-harness leaderboard``: print the tables and write leaderboard.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``leaderboard``."""
+    parser = subparsers.add_parser(
+        "leaderboard",
+        help="print leaderboard tables from scores.jsonl and write leaderboard.md",
+        description="Tables per teacher (average and per language) and per student family; "
+        "cells with an ill-conditioned PGR gap are marked.",
+    )
+    parser.add_argument(
+        "--scores", default="scores", help="scores.jsonl or its folder (default: scores)"
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="markdown file to write (default: <scores folder>/leaderboard.md)",
+    )
+    parser.add_argument(
+        "--values",
+        default="pg_score,headroom_gain",
+        help="comma-separated columns to tabulate: pg_score, pgr, z_score, headroom_gain, student_score",
+    )
+    parser.add_argument(
+        "--tablefmt", default="simple", help="tabulate format for the terminal (default: simple)"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the terminal tables and write the GitHub-markdown copy."""
+    from pathlib import Path
+
+    from harness.errors import HarnessError
+    from harness.score.pgscore import read_scores
+    from harness.score.tables import leaderboard
+
+    values = [v.strip() for v in args.values.split(",") if v.strip()]
+    try:
+        rows = read_scores(args.scores)
+        terminal = leaderboard(rows, tablefmt=args.tablefmt, values=values)
+        markdown = leaderboard(rows, tablefmt="github", values=values)
+    except HarnessError as exc:
+        print(f"polyglot-harness leaderboard: {exc}", file=sys.stderr)
+        return 2
+    scores = Path(args.scores)
+    out = (
+        Path(args.out)
+        if args.out
+        else (scores if scores.is_dir() else scores.parent) / "leaderboard.md"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown, encoding="utf-8")
+    print(terminal)
+    print(f"wrote {out}")
+    return 0

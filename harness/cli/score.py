@@ -1,0 +1,76 @@
+"""``polyglot-harness score``: PGR, z, PG and the well-conditioned score of every student."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``score`` (flags only; the work is in :mod:`harness.score`)."""
+    parser = subparsers.add_parser(
+        "score",
+        help="compute PGR, z-scores and PG-Score from extrinsic and intrinsic results",
+        description="Score every student: writes <out>/scores.jsonl and <out>/robustness.json.",
+    )
+    parser.add_argument(
+        "--extrinsic",
+        required=True,
+        help="long-format extrinsic JSONL, an lm-eval output folder, or a folder of either",
+    )
+    parser.add_argument(
+        "--intrinsic",
+        default=None,
+        help="intrinsic metrics: the intrinsic stage's folder (summary.jsonl) or a JSONL file; "
+        "without it z and PG are null",
+    )
+    parser.add_argument("--out", default="scores", help="output folder (default: scores)")
+    parser.add_argument(
+        "--gap-k",
+        type=float,
+        default=2.0,
+        help="a gap (reference - base) is ill-conditioned below k combined stderrs (default 2)",
+    )
+    parser.add_argument(
+        "--gap-floor",
+        type=float,
+        default=0.02,
+        help="... or below this absolute floor, the only test when stderrs are missing (default 0.02)",
+    )
+    parser.add_argument(
+        "--ceiling",
+        type=float,
+        default=1.0,
+        help="best possible score, for headroom gain (default 1)",
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read, score, write; returns the exit status (2 on bad input)."""
+    from pathlib import Path
+
+    from harness.errors import HarnessError
+    from harness.score.inputs import read_extrinsic, read_intrinsic
+    from harness.score.pgscore import SCORES_FILE, GapPolicy, score_run, write_scores
+    from harness.score.robustness import ROBUSTNESS_FILE, alpha_sweep, write_robustness
+
+    try:
+        policy = GapPolicy(k=args.gap_k, floor=args.gap_floor, ceiling=args.ceiling)
+        extrinsic = read_extrinsic(args.extrinsic)
+        intrinsic = read_intrinsic(args.intrinsic) if args.intrinsic else None
+        rows = score_run(extrinsic, intrinsic, policy=policy)
+    except HarnessError as exc:
+        print(f"polyglot-harness score: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    scores_path = write_scores(rows, out / SCORES_FILE)
+    robustness_path = write_robustness(alpha_sweep(rows), out / ROBUSTNESS_FILE)
+    ill = sum(r.pgr_ill_conditioned for r in rows)
+    print(f"scored {len(rows)} students ({ill} with an ill-conditioned PGR gap)")
+    print(f"wrote {scores_path} and {robustness_path}")
+    return 0

@@ -1,0 +1,322 @@
+"""The paper's analyses: which intrinsic qualities predict a good teacher, and does size?
+
+- PCA over the six intrinsic metrics (standardised first, since they live on scales from
+  0..1 to hundreds of tokens) and a linear model of the student score on the
+  components: explained variance and R^2. The paper reports PC1-PC4 = 42.2/22.1/16.5/12.6%
+  and R^2 = 0.664 (``tests/fixtures/reference/pca_results.json``); we also report a
+  cross-validated R^2, because the in-sample R^2 of 6 predictors on 60 rows flatters.
+- PG vs teacher size: OLS of a teacher's headline PG on ln(parameters in billions),
+  with a two-sided t-test p-value (paper: beta 0.053, p = 0.51 for OLMo-3).
+- Intrinsic vs extrinsic: Pearson and Spearman correlation of each intrinsic metric and
+  z with the student score, PGR and headroom gain.
+
+scikit-learn, scipy and matplotlib are the ``analysis`` extra; they are imported inside
+the functions that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import EmptyDataError
+from harness.score.inputs import IntrinsicRow
+from harness.score.pgscore import ScoreRow, teacher_key
+
+logger = logging.getLogger(__name__)
+
+PCA_FEATURES: tuple[str, ...] = (
+    "prompt_diversity",
+    "response_diversity",
+    "perplexity",
+    "rubric_score",
+    "prompt_length",
+    "response_length",
+)  # the paper's order (pca_results.json "feature_names")
+ANALYSIS_FILE = "analysis.json"
+
+# Parameters in billions of the paper's teachers (public model cards; gpt-4o-mini's is
+# not published, so it is left out of the size regression).
+TEACHER_SIZES_B: dict[str, float] = {
+    "llama-3.1-70b-instruct": 70.0,
+    "llama-3.1-8b-instruct": 8.0,
+    "aya-expanse-32b": 32.0,
+    "c4ai-command-a-03-2025": 111.0,
+    "cohere-command-a": 111.0,
+    "gemma-3-27b-it": 27.0,
+    "gemma-3-12b-it": 12.0,
+    "gemma-3-4b-it": 4.0,
+    "granite-4.0-1b": 1.6,
+    "granite-4.0-micro": 3.0,
+}
+
+
+def short_name(teacher: str) -> str:
+    """``google/gemma-3-4b-it`` / ``google__gemma-3-4b-it`` -> ``gemma-3-4b-it``."""
+    return teacher_key(teacher).split("__")[-1]
+
+
+def pca_regression(
+    features: np.ndarray, target: np.ndarray, *, cv_folds: int = 5, seed: int = 0
+) -> dict:
+    """Standardise, PCA (all components), then least squares of ``target`` on the scores.
+
+    Returns the explained variance ratios, their cumulative sum, components (rows),
+    regression coefficients and intercept, in-sample R^2 (the paper's number) and a
+    k-fold cross-validated R^2 (None when there are too few rows).
+
+    Raises:
+        EmptyDataError: fewer rows than features + 2.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, target = np.asarray(features, float), np.asarray(target, float)
+    n, d = features.shape
+    if n < d + 2:
+        raise EmptyDataError(f"PCA regression needs at least {d + 2} rows, got {n}")
+    scaled = StandardScaler().fit_transform(features)
+    pca = PCA(n_components=d).fit(scaled)
+    scores = pca.transform(scaled)
+    model = LinearRegression().fit(scores, target)
+    cv_r2 = None
+    if n >= 2 * cv_folds:
+        pipe = make_pipeline(StandardScaler(), PCA(n_components=d), LinearRegression())
+        folds = KFold(cv_folds, shuffle=True, random_state=seed)
+        cv_r2 = float(np.mean(cross_val_score(pipe, features, target, cv=folds, scoring="r2")))
+    ratio = pca.explained_variance_ratio_
+    return {
+        "n_rows": n,
+        "n_components": d,
+        "explained_variance_ratio": ratio.tolist(),
+        "cumulative_variance": np.cumsum(ratio).tolist(),
+        "pca_components": pca.components_.tolist(),
+        "coefficients": model.coef_.tolist(),
+        "intercept": float(model.intercept_),
+        "r2_score": float(model.score(scores, target)),
+        "cv_r2_score": cv_r2,
+    }
+
+
+def pca_inputs(
+    intrinsic: Sequence[IntrinsicRow], scores: Sequence[ScoreRow]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Feature matrix and student scores, one row per scored (teacher, language, family).
+
+    Rows whose intrinsic record lacks any of the six metrics are left out (and counted
+    in a warning): PCA needs complete rows.
+    """
+    by_cell = {(teacher_key(r.teacher), r.language.lower()): r for r in intrinsic}
+    features, target, labels, incomplete = [], [], [], 0
+    for score in scores:
+        row = by_cell.get((teacher_key(score.teacher), score.language.lower()))
+        if row is None:
+            continue
+        values = [getattr(row, f) for f in PCA_FEATURES]
+        if any(v is None for v in values):
+            incomplete += 1
+            continue
+        features.append(values)
+        target.append(score.student_score)
+        labels.append(f"{score.teacher}/{score.language}/{score.student_family}")
+    if incomplete:
+        logger.warning("PCA: %d row(s) lack one of %s and are left out", incomplete, PCA_FEATURES)
+    return np.array(features, float).reshape(-1, len(PCA_FEATURES)), np.array(target, float), labels
+
+
+def ols(x: Sequence[float], y: Sequence[float]) -> dict:
+    """Simple OLS ``y = a + beta x`` with beta's standard error and two-sided t-test p."""
+    from scipy import stats
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    n = len(x)
+    if n < 3 or np.ptp(x) == 0:
+        raise EmptyDataError(f"a regression needs >= 3 rows with varying x, got {n}")
+    xc = x - x.mean()
+    beta = float(xc @ (y - y.mean()) / (xc @ xc))
+    intercept = float(y.mean() - beta * x.mean())
+    resid = y - intercept - beta * x
+    dof = n - 2
+    se = math.sqrt(float(resid @ resid) / dof / float(xc @ xc))
+    t = beta / se if se > 0 else math.inf
+    p = float(2 * stats.t.sf(abs(t), dof)) if math.isfinite(t) else 0.0
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1 - float(resid @ resid) / ss_tot if ss_tot > 0 else None
+    return {
+        "beta": beta,
+        "intercept": intercept,
+        "stderr": se,
+        "t": t,
+        "p_value": p,
+        "r2": r2,
+        "n": n,
+    }
+
+
+def size_regression(scores: Sequence[ScoreRow], sizes: Mapping[str, float] | None = None) -> dict:
+    """Headline PG (mean over languages) per teacher against ln(size in billions), per family."""
+    table = {short_name(k): v for k, v in (sizes or TEACHER_SIZES_B).items()}
+    out: dict = {"log": "natural", "unit": "billion parameters", "families": {}}
+    unknown: set[str] = set()
+    by_family: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in scores:
+        if row.pg_score is not None:
+            by_family[row.student_family][row.teacher].append(row.pg_score)
+    for family, teachers in sorted(by_family.items()):
+        xs, ys, names = [], [], []
+        for teacher, values in sorted(teachers.items()):
+            size = table.get(short_name(teacher))
+            if size is None:
+                unknown.add(teacher)
+                continue
+            xs.append(math.log(size))
+            ys.append(float(np.mean(values)))
+            names.append(teacher)
+        try:
+            out["families"][family] = {**ols(xs, ys), "teachers": names, "log_size": xs, "pg": ys}
+        except EmptyDataError as exc:
+            out["families"][family] = {"error": str(exc)}
+    out["teachers_without_size"] = sorted(unknown)
+    return out
+
+
+def correlations(intrinsic: Sequence[IntrinsicRow], scores: Sequence[ScoreRow]) -> dict:
+    """Pearson and Spearman (with p-values) of intrinsic metrics and z vs extrinsic scores."""
+    from scipy import stats
+
+    by_cell = {(teacher_key(r.teacher), r.language.lower()): r for r in intrinsic}
+    predictors = ["z_score", *PCA_FEATURES]
+    outcomes = ("student_score", "pgr", "headroom_gain")
+    out: dict = {}
+    for predictor in predictors:
+        for outcome in outcomes:
+            pairs = []
+            for s in scores:
+                if predictor == "z_score":
+                    x = s.z_score
+                else:
+                    row = by_cell.get((teacher_key(s.teacher), s.language.lower()))
+                    x = None if row is None else getattr(row, predictor)
+                y = getattr(s, outcome)
+                if x is not None and y is not None:
+                    pairs.append((x, y))
+            if len(pairs) < 3 or len({p[0] for p in pairs}) < 2 or len({p[1] for p in pairs}) < 2:
+                continue
+            xs, ys = zip(*pairs, strict=True)
+            pearson, spearman_ = stats.pearsonr(xs, ys), stats.spearmanr(xs, ys)
+            out[f"{predictor}~{outcome}"] = {
+                "n": len(pairs),
+                "pearson_r": float(pearson[0]),
+                "pearson_p": float(pearson[1]),
+                "spearman_rho": float(spearman_[0]),
+                "spearman_p": float(spearman_[1]),
+            }
+    return out
+
+
+def _plot_scree(result: dict, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    ratio = np.array(result["explained_variance_ratio"])
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.add_subplot()
+    idx = np.arange(1, len(ratio) + 1)
+    ax.bar(idx, ratio, label="per component")
+    ax.plot(idx, np.cumsum(ratio), "o-", color="black", label="cumulative")
+    ax.set(
+        xlabel="principal component",
+        ylabel="explained variance ratio",
+        title=f"PCA (R² = {result['r2_score']:.3f})",
+    )
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def _plot_size(result: dict, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.add_subplot()
+    for family, fit in result["families"].items():
+        if "beta" not in fit:
+            continue
+        xs = np.array(fit["log_size"])
+        ax.scatter(
+            np.exp(xs), fit["pg"], label=f"{family} (β={fit['beta']:.3f}, p={fit['p_value']:.2f})"
+        )
+        grid = np.linspace(xs.min(), xs.max(), 20)
+        ax.plot(np.exp(grid), fit["intercept"] + fit["beta"] * grid)
+    ax.set(xlabel="teacher parameters (billions)", ylabel="PG-Score (mean over languages)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.set_xscale("log")
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no teacher with a known size", ha="center", transform=ax.transAxes)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def _plot_z_vs(scores: Sequence[ScoreRow], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.5))
+    for i, outcome in enumerate(("pgr", "headroom_gain")):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for flag, marker in ((False, "o"), (True, "x")):
+            pts = [
+                (s.z_score, getattr(s, outcome)) for s in scores if s.pgr_ill_conditioned is flag
+            ]
+            pts = [p for p in pts if None not in p]
+            if pts:
+                ax.scatter(
+                    *zip(*pts, strict=True),
+                    marker=marker,
+                    label="ill-conditioned gap" if flag else "well-conditioned",
+                )
+        ax.set(xlabel="z (intrinsic)", ylabel=outcome)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def run_analysis(
+    scores: Sequence[ScoreRow],
+    intrinsic: Sequence[IntrinsicRow] = (),
+    out_dir: str | Path | None = None,
+    *,
+    sizes: Mapping[str, float] | None = None,
+) -> dict:
+    """All analyses that the inputs allow; with ``out_dir``, also analysis.json and PNGs.
+
+    PCA needs intrinsic rows with all six metrics; without them the result says why it
+    was skipped instead of failing, so the size and z analyses still run on score rows.
+    """
+    result: dict = {
+        "size_regression": size_regression(scores, sizes),
+        "correlations": correlations(intrinsic, scores),
+    }
+    features, target, _ = pca_inputs(intrinsic, scores)
+    try:
+        result["pca"] = pca_regression(features, target)
+    except EmptyDataError as exc:
+        result["pca"] = {"skipped": str(exc)}
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ANALYSIS_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        if "r2_score" in result["pca"]:
+            _plot_scree(result["pca"], out / "pca_scree.png")
+        _plot_size(result["size_regression"], out / "pg_vs_size.png")
+        _plot_z_vs(scores, out / "z_vs_extrinsic.png")
+    return result

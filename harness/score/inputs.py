@@ -1,0 +1,382 @@
+"""Readers for the scorer's inputs: long-format JSONL, lm-eval results, intrinsic summaries.
+
+The scorer only ever sees :class:`ExtrinsicRow` and :class:`IntrinsicRow`; every input
+format is turned into those here, so a malformed row fails once, at the border, with
+the file and field named, instead of as a NaN three tables later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
+from harness.naming import parse_student_run_name
+
+logger = logging.getLogger(__name__)
+
+ROLES: tuple[str, ...] = ("student", "base", "reference")
+SIDECAR = "polyglot_run.json"  # written next to lm-eval output by the evaluate stage
+INTRINSIC_SUMMARY = "summary.jsonl"
+
+# Benchmark token in a task name -> the benchmark name of harness.languages.
+# Longer tokens first, so ``gmmlu_lite`` is not read as ``gmmlu`` + ``lite``.
+_BENCHMARK_TOKENS: dict[str, str] = {
+    "global_mmlu_lite": "global_mmlu_lite",
+    "gmmlu_lite": "global_mmlu_lite",
+    "global_mmlu": "global_mmlu",
+    "gmmlu": "global_mmlu",
+    "m_rewardbench": "m_rewardbench",
+    "mrewardbench": "m_rewardbench",
+    "mgsm": "mgsm",
+    "belebele": "belebele",
+}
+_TASK_RE = re.compile(
+    r"^(?:polyglot_eval_)?(?P<bench>"
+    + "|".join(sorted(_BENCHMARK_TOKENS, key=len, reverse=True))
+    + r")_(?P<lang>[a-z]{2})$"
+)
+# Which lm-eval metric is "the" score of a task, most preferred first: our tasks
+# (harness.evaluate.benchmarks) report their headline as "acc" (M-RewardBench's is the
+# weighted accuracy, MGSM's the numeric match); the others cover the paper's task names.
+_METRICS: tuple[str, ...] = ("acc", "weighted_acc", "exact_match", "acc_norm")
+_FILTERS: tuple[str, ...] = ("none", "flexible-extract", "strict-match")
+
+
+def _finite(value: Any, *, where: str, name: str, optional: bool = False) -> float | None:
+    """Validate one numeric field: a finite float (or None where allowed)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        hint = "a finite number or null" if optional else "a finite number"
+        raise ConfigError(f"{where}: field {name!r} is {value!r}; expected {hint}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ExtrinsicRow:
+    """One benchmark score of one model in one language.
+
+    ``role`` says which anchor of PGR the model is: the trained ``student`` (then
+    ``teacher`` and ``target_language`` say what it was trained on), its untrained
+    ``base``, or the ``reference`` upper anchor. Base and reference rows belong to a
+    student family; ``student_family="*"`` on a reference row shares it with every family.
+    """
+
+    role: str
+    student_family: str
+    benchmark: str
+    language: str
+    score: float
+    stderr: float | None = None
+    teacher: str | None = None
+    target_language: str | None = None
+    source: str = "<memory>"  # file the row came from, for error messages
+
+    def __post_init__(self) -> None:
+        where = f"extrinsic row ({self.source}: {self.role} {self.student_family} {self.benchmark}_{self.language})"
+        if self.role not in ROLES:
+            raise ConfigError(f"{where}: field 'role' is {self.role!r}; expected one of {ROLES}")
+        for name in ("student_family", "benchmark", "language"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"{where}: field {name!r} must be a non-empty string")
+        _finite(self.score, where=where, name="score")
+        se = _finite(self.stderr, where=where, name="stderr", optional=True)
+        if se is not None and se < 0:
+            raise ConfigError(f"{where}: field 'stderr' is negative ({se})")
+        if self.role == "student":
+            for name in ("teacher", "target_language"):
+                if not getattr(self, name):
+                    raise ConfigError(f"{where}: a student row needs field {name!r}")
+
+
+@dataclass(frozen=True)
+class IntrinsicRow:
+    """The intrinsic metrics of one (teacher, language) dataset.
+
+    A metric may be ``None`` (not measured, e.g. no judge was run); the z-score then
+    drops that column for the whole run and says so, rather than guessing a value.
+    """
+
+    teacher: str
+    language: str
+    prompt_diversity: float | None
+    response_diversity: float | None
+    rubric_score: float | None
+    perplexity: float | None
+    prompt_length: float | None = None
+    response_length: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        where = f"intrinsic row ({self.source}: {self.teacher} {self.language})"
+        for name in ("teacher", "language"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"{where}: field {name!r} must be a non-empty string")
+        for name in METRIC_FIELDS:
+            _finite(getattr(self, name), where=where, name=name, optional=True)
+        if self.perplexity is not None and self.perplexity <= 0:
+            raise ConfigError(f"{where}: field 'perplexity' is {self.perplexity}; must be > 0")
+
+
+METRIC_FIELDS: tuple[str, ...] = (
+    "prompt_diversity",
+    "response_diversity",
+    "rubric_score",
+    "perplexity",
+    "prompt_length",
+    "response_length",
+)
+
+
+def _read_jsonl(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+    """Yield (``file:line``, object) for each non-empty line, failing with the line named."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{where}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise ConfigError(f"{where}: expected a JSON object per line")
+            yield where, obj
+
+
+def extrinsic_row_from_dict(obj: Mapping[str, Any], *, source: str) -> ExtrinsicRow:
+    """Build a row from one long-format JSON object (see the README's schema)."""
+    missing = [
+        k for k in ("role", "student_family", "benchmark", "language", "score") if k not in obj
+    ]
+    if missing:
+        raise ConfigError(f"extrinsic row ({source}): missing field(s) {missing}")
+    return ExtrinsicRow(
+        role=obj["role"],
+        student_family=obj["student_family"],
+        benchmark=obj["benchmark"],
+        language=obj["language"],
+        score=obj["score"],
+        stderr=obj.get("stderr"),
+        teacher=obj.get("teacher"),
+        target_language=obj.get("target_language"),
+        source=source,
+    )
+
+
+def intrinsic_row_from_dict(obj: Mapping[str, Any], *, source: str) -> IntrinsicRow:
+    """Build a row from one intrinsic summary object; NaN metrics count as missing."""
+    for key in ("teacher", "language"):
+        if key not in obj:
+            raise ConfigError(f"intrinsic row ({source}): missing field {key!r}")
+    values: dict[str, float | None] = {}
+    for name in METRIC_FIELDS:
+        value = obj.get(name)
+        if isinstance(value, float) and math.isnan(value):
+            logger.warning("%s: %s is NaN; treating it as missing", source, name)
+            value = None
+        values[name] = value
+    known = {"teacher", "language", *METRIC_FIELDS}
+    extra = {k: v for k, v in obj.items() if k not in known}
+    return IntrinsicRow(
+        teacher=obj["teacher"], language=obj["language"], extra=extra, source=source, **values
+    )
+
+
+def task_benchmark(task: str) -> tuple[str, str] | None:
+    """Map an lm-eval task name to (benchmark, language), or None for groups and others.
+
+    Accepts our ``polyglot_eval_<bench>_<lang>`` names (``polyglot_eval_gmmlu_lite_de``)
+    and the paper's bare ``<bench>_<lang>`` names (``mrewardbench_de``).
+    """
+    match = _TASK_RE.match(task)
+    if not match:
+        return None
+    return _BENCHMARK_TOKENS[match["bench"]], match["lang"]
+
+
+def _filter_rank(key: str) -> tuple[int, str]:
+    """Sort lm-eval ``metric,filter`` keys: unfiltered first, then the known filters."""
+    filt = key.split(",", 1)[1] if "," in key else ""
+    return (_FILTERS.index(filt) if filt in _FILTERS else len(_FILTERS), filt)
+
+
+def _pick_metric(metrics: Mapping[str, Any]) -> tuple[float, float | None] | None:
+    """The (score, stderr) of a task's lm-eval metrics dict, by the preference table."""
+    for metric in _METRICS:
+        keys = sorted((k for k in metrics if k.split(",")[0] == metric), key=_filter_rank)
+        for key in keys:
+            value = metrics[key]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                se_key = key.replace(metric + ",", metric + "_stderr,", 1)
+                se = metrics.get(se_key)
+                se = float(se) if isinstance(se, (int, float)) and math.isfinite(se) else None
+                return float(value), se
+    return None
+
+
+def _model_args_name(config: Mapping[str, Any]) -> str | None:
+    """The basename of ``pretrained=`` in lm-eval's model_args (a string or a dict)."""
+    args = config.get("model_args")
+    if isinstance(args, str):
+        args = dict(part.split("=", 1) for part in args.split(",") if "=" in part)
+    if isinstance(args, Mapping) and args.get("pretrained"):
+        return Path(str(args["pretrained"]).rstrip("/")).name
+    return None
+
+
+def read_lm_eval_results(
+    path: str | Path,
+    *,
+    role: str,
+    student_family: str,
+    teacher: str | None = None,
+    target_language: str | None = None,
+) -> list[ExtrinsicRow]:
+    """Read one model's lm-eval output (a ``results_*.json`` file or the folder of them).
+
+    When a task appears in several result files, the newest (by the timestamp in the
+    file name, which sorts lexically) wins: a rerun replaces an old score.
+
+    Raises:
+        InputNotFoundError: no ``results_*.json`` at ``path``.
+    """
+    path = Path(path)
+    files = sorted(path.glob("results_*.json")) if path.is_dir() else [path]
+    if not files or not files[0].is_file():
+        raise InputNotFoundError(
+            f"no lm-eval results_*.json under {path}; pass lm-eval's --output_path folder"
+        )
+    latest: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for file in files:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        for task, metrics in data.get("results", {}).items():
+            latest[task] = (str(file), metrics)
+    rows = []
+    for task, (file, metrics) in sorted(latest.items()):
+        mapped = task_benchmark(task)
+        if mapped is None:
+            logger.debug("%s: task %s is not one of our benchmarks; skipped", file, task)
+            continue
+        picked = _pick_metric(metrics)
+        if picked is None:
+            logger.warning("%s: task %s has no known score metric; skipped", file, task)
+            continue
+        rows.append(
+            ExtrinsicRow(
+                role=role,
+                student_family=student_family,
+                benchmark=mapped[0],
+                language=mapped[1],
+                score=picked[0],
+                stderr=picked[1],
+                teacher=teacher,
+                target_language=target_language,
+                source=f"{file}[{task}]",
+            )
+        )
+    return rows
+
+
+def _lm_eval_identity(folder: Path) -> dict[str, Any]:
+    """role/family/teacher/target language of an lm-eval model folder.
+
+    The sidecar written by the evaluate stage is authoritative (lineage lives in data,
+    not names); without one, a student run name in ``pretrained=`` or the folder name
+    is parsed, which only works for students.
+    """
+    for candidate in (folder / SIDECAR, folder.parent / SIDECAR):
+        if candidate.is_file():
+            meta = json.loads(candidate.read_text(encoding="utf-8"))
+            return {
+                k: meta.get(k) for k in ("role", "student_family", "teacher", "target_language")
+            }
+    names = [folder.name]
+    for file in sorted(folder.glob("results_*.json")):
+        config = json.loads(file.read_text(encoding="utf-8")).get("config", {})
+        name = _model_args_name(config)
+        if name:
+            names.insert(0, name)
+    for name in names:
+        try:
+            family, teacher, language = parse_student_run_name(name)
+        except ValueError:
+            continue
+        return {
+            "role": "student",
+            "student_family": family,
+            "teacher": teacher,
+            "target_language": language,
+        }
+    raise ConfigError(
+        f"{folder}: cannot tell whose lm-eval results these are; write a {SIDECAR} with "
+        '{"role": "base"|"reference"|"student", "student_family": ..., "teacher": ..., '
+        '"target_language": ...} next to the results'
+    )
+
+
+def read_extrinsic(path: str | Path) -> list[ExtrinsicRow]:
+    """Read every extrinsic input under ``path``.
+
+    ``path`` may be a long-format ``.jsonl`` file, an lm-eval model folder, or a folder
+    holding any mix of ``.jsonl`` files and lm-eval output folders (searched recursively).
+
+    Raises:
+        InputNotFoundError: ``path`` does not exist.
+        EmptyDataError: nothing under ``path`` yields a row.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"extrinsic input {path} does not exist")
+    rows: list[ExtrinsicRow] = []
+    if path.is_file() and path.suffix == ".jsonl":
+        rows = [extrinsic_row_from_dict(obj, source=where) for where, obj in _read_jsonl(path)]
+    elif path.is_file():
+        raise ConfigError(f"{path}: expected a .jsonl file or a folder")
+    else:
+        folders = sorted({f.parent for f in path.rglob("results_*.json")})
+        for file in sorted(path.rglob("*.jsonl")):
+            # lm-eval's --log_samples files sit next to its results: not our rows.
+            if file.parent in folders or file.name.startswith("samples_"):
+                continue
+            rows += [extrinsic_row_from_dict(obj, source=where) for where, obj in _read_jsonl(file)]
+        for folder in folders:
+            meta = _lm_eval_identity(folder)
+            rows += read_lm_eval_results(folder, **meta)
+    if not rows:
+        raise EmptyDataError(
+            f"no extrinsic rows under {path}: expected *.jsonl or lm-eval results_*.json"
+        )
+    return rows
+
+
+def read_intrinsic(path: str | Path) -> list[IntrinsicRow]:
+    """Read intrinsic metrics: ``metrics/summary.jsonl`` (the intrinsic stage's output),
+    a folder of ``.jsonl`` files, or one ``.jsonl`` file.
+
+    Raises:
+        InputNotFoundError: ``path`` does not exist.
+        EmptyDataError: no rows found.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"intrinsic input {path} does not exist")
+    if path.is_dir():
+        summary = path / INTRINSIC_SUMMARY
+        files = [summary] if summary.is_file() else sorted(path.glob("*.jsonl"))
+    else:
+        files = [path]
+    rows = [
+        intrinsic_row_from_dict(obj, source=where) for f in files for where, obj in _read_jsonl(f)
+    ]
+    if not rows:
+        raise EmptyDataError(f"no intrinsic rows under {path}: expected {INTRINSIC_SUMMARY}")
+    return rows

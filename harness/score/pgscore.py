@@ -1,0 +1,349 @@
+"""The Polyglot Score: PGR, intrinsic z-scores, PG, and a well-conditioned extrinsic score.
+
+Formulas are METHOD.md's, exactly:
+
+- ``PGR = (student - base) / (reference - base)``, each a mean over the benchmarks the
+  student was evaluated on in its target language (base and reference over the same
+  benchmarks);
+- ``z`` = mean of the z-scores of prompt diversity, response diversity, rubric score and
+  ``-log1p(perplexity)``, fitted over all (teacher, language) rows of the run with the
+  population standard deviation (ddof=0, as scikit-learn's StandardScaler);
+- ``PG = (PGR + z) / 2``.
+
+Why a conditioning flag: PGR divides by ``reference - base``. In the paper's runs that
+gap is often within noise or negative (reference *below* base), so a student worse than
+its base gets a large positive PGR. The noise of PGR is roughly ``se / gap``; at
+``gap = 2 se`` it is already +/-50%. A gap is therefore *ill-conditioned* when
+``gap <= max(k * se_gap, floor)`` with ``se_gap = sqrt(se_base^2 + se_reference^2)``
+(k = 2 by default) or, when a stderr is missing, ``gap <= floor`` (0.02 by default: two
+accuracy points, about twice the per-language stderr of a 400-item benchmark mean).
+Every affected row says so and keeps the paper's PGR value.
+
+Why headroom gain as the well-conditioned score: ``(student - base) / (ceiling - base)``
+with ``ceiling = 1`` (accuracy's maximum). It is PGR against an ideal reference: the
+upper anchor is a known constant instead of a noisy estimate, so the denominator is
+never small (``1 - base`` >= 0.3 for every model the method evaluates), the score's
+noise is bounded by ``se(student - base) / (1 - base)``, its sign is the sign of the
+real gain, and it ranks students of one family and language exactly as the raw score
+does. It is reported on every row so rows stay comparable whether or not the gap is
+well-conditioned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
+from harness.naming import slug
+from harness.score.inputs import ExtrinsicRow, IntrinsicRow
+
+logger = logging.getLogger(__name__)
+
+Z_COLUMNS: tuple[str, ...] = (
+    "prompt_diversity",
+    "response_diversity",
+    "rubric_score",
+    "neg_log1p_perplexity",
+)
+SCORES_FILE = "scores.jsonl"
+SHARED_FAMILY = "*"  # a base/reference row shared by every student family
+Cell = tuple[str, str]  # (teacher key, language)
+
+
+def family_key(name: str) -> str:
+    """Join key of a student family; ``*`` (shared anchors) stays as it is."""
+    return name if name == SHARED_FAMILY else slug(name).lower()
+
+
+def teacher_key(name: str) -> str:
+    """Join key of a teacher: a full id (``google/gemma-3-4b-it``) and its slug agree."""
+    return slug(name).lower()
+
+
+@dataclass(frozen=True)
+class GapPolicy:
+    """When ``reference - base`` is too small for PGR to mean anything (module docstring)."""
+
+    k: float = field(default=2.0, metadata={"help": "gap must exceed k combined stderrs"})
+    floor: float = field(default=0.02, metadata={"help": "gap must exceed this absolute floor"})
+    ceiling: float = field(default=1.0, metadata={"help": "best possible score (headroom gain)"})
+
+    def __post_init__(self) -> None:
+        for name in ("k", "floor"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ConfigError(f"GapPolicy: field {name!r} must be a finite number >= 0")
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """The scores of one (teacher, language, student family)."""
+
+    teacher: str
+    language: str
+    student_family: str
+    student_score: float
+    base_score: float
+    reference_score: float
+    gap: float  # reference - base
+    pgr: float | None  # None only when gap == 0 exactly
+    z_score: float | None  # None when the cell has no intrinsic row or no usable column
+    pg_score: float | None
+    pgr_ill_conditioned: bool
+    headroom_gain: float | None
+    student_stderr: float | None = None
+    gap_stderr: float | None = None
+    gap_threshold: float | None = None
+    benchmarks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = f"score row ({self.teacher} {self.language} {self.student_family})"
+        for name in ("student_score", "base_score", "reference_score", "gap"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{where}: field {name!r} is {value!r}; expected a finite number")
+        for name in ("pgr", "z_score", "pg_score", "headroom_gain", "student_stderr", "gap_stderr"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):
+                raise ConfigError(
+                    f"{where}: field {name!r} is {value!r}; expected a finite number or null"
+                )
+        if not isinstance(self.pgr_ill_conditioned, bool):
+            raise ConfigError(f"{where}: field 'pgr_ill_conditioned' must be a bool")
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (benchmarks as a list)."""
+        out = asdict(self)
+        out["benchmarks"] = list(self.benchmarks)
+        return out
+
+
+@dataclass(frozen=True)
+class ZFit:
+    """Intrinsic z-scores of a run and what went into them."""
+
+    z: dict[Cell, float | None]
+    columns: tuple[str, ...]  # the columns averaged
+    dropped: dict[str, str]  # column -> why it was left out
+    mean: dict[str, float]
+    std: dict[str, float]
+
+
+def _column_values(row: IntrinsicRow) -> dict[str, float | None]:
+    ppl = row.perplexity
+    return {
+        "prompt_diversity": row.prompt_diversity,
+        "response_diversity": row.response_diversity,
+        "rubric_score": row.rubric_score,
+        "neg_log1p_perplexity": None if ppl is None else -math.log1p(ppl),
+    }
+
+
+def fit_z_scores(rows: Sequence[IntrinsicRow]) -> ZFit:
+    """Fit the four column z-scores over all (teacher, language) rows of the run.
+
+    A column missing on any row, or constant over the run, has no z-score: it is dropped
+    from the mean for every row (so all rows average the same columns) with a warning.
+
+    Raises:
+        EmptyDataError: no rows.
+        ConfigError: the same (teacher, language) appears twice.
+    """
+    if not rows:
+        raise EmptyDataError("no intrinsic rows to fit z-scores on")
+    cells: dict[Cell, dict[str, float | None]] = {}
+    for row in rows:
+        cell = (teacher_key(row.teacher), row.language.lower())
+        if cell in cells:
+            raise ConfigError(
+                f"{row.source}: intrinsic row for {row.teacher} {row.language} appears twice"
+            )
+        cells[cell] = _column_values(row)
+    columns, dropped, mean, std = [], {}, {}, {}
+    for column in Z_COLUMNS:
+        missing = [f"{t}/{lang}" for (t, lang), values in cells.items() if values[column] is None]
+        if missing:
+            dropped[column] = f"missing for {len(missing)} row(s): {', '.join(missing[:5])}"
+            continue
+        values = np.array([v[column] for v in cells.values()], dtype=float)
+        sd = float(values.std(ddof=0))
+        if sd <= 1e-12 * max(1.0, float(np.abs(values).max())):
+            dropped[column] = f"constant over the run ({values[0]:.6g}), so it has no z-score"
+            continue
+        columns.append(column)
+        mean[column], std[column] = float(values.mean()), sd
+    for column, why in dropped.items():
+        logger.warning("z-score: column %s dropped from the mean: %s", column, why)
+    z: dict[Cell, float | None] = {}
+    for cell, values in cells.items():
+        parts = [(values[c] - mean[c]) / std[c] for c in columns]  # type: ignore[operator]
+        z[cell] = float(np.mean(parts)) if parts else None
+    if not columns:
+        logger.warning("z-score: no usable intrinsic column; z and PG are null on every row")
+    return ZFit(z=z, columns=tuple(columns), dropped=dropped, mean=mean, std=std)
+
+
+def _mean_score(
+    rows: Mapping[str, ExtrinsicRow], benchmarks: Iterable[str]
+) -> tuple[float, float | None]:
+    """Mean over benchmarks and its stderr (independent benchmarks), None if any is unknown."""
+    picked = [rows[b] for b in benchmarks]
+    score = float(np.mean([r.score for r in picked]))
+    if any(r.stderr is None for r in picked):
+        return score, None
+    return score, math.sqrt(sum(r.stderr**2 for r in picked)) / len(picked)  # type: ignore[operator]
+
+
+def _index(rows: Iterable[ExtrinsicRow], key) -> dict:
+    """Group rows by ``key(row)`` then benchmark, refusing duplicate benchmark rows."""
+    out: dict = defaultdict(dict)
+    for row in rows:
+        group = out[key(row)]
+        if row.benchmark in group:
+            raise ConfigError(
+                f"{row.source}: a second {row.role} score for {row.student_family} "
+                f"{row.benchmark}_{row.language} (first from {group[row.benchmark].source}); remove one"
+            )
+        group[row.benchmark] = row
+    return out
+
+
+def score_run(
+    extrinsic: Sequence[ExtrinsicRow],
+    intrinsic: Sequence[IntrinsicRow] | None = None,
+    *,
+    z_scores: Mapping[tuple[str, str], float] | None = None,
+    policy: GapPolicy | None = None,
+) -> list[ScoreRow]:
+    """Score every student of a run.
+
+    Args:
+        extrinsic: student, base and reference benchmark rows.
+        intrinsic: the run's intrinsic rows; z is fitted over all of them.
+        z_scores: precomputed z per (teacher, language), used instead of ``intrinsic``
+            (e.g. the paper's published z when reproducing its table).
+        policy: when a gap is ill-conditioned, and the headroom ceiling.
+
+    Raises:
+        EmptyDataError: no student rows.
+        ConfigError: a student lacks its target language, or base/reference lack one of
+            the student's benchmarks.
+    """
+    policy = policy or GapPolicy()
+    if z_scores is not None:
+        z = {(teacher_key(t), lang.lower()): float(v) for (t, lang), v in z_scores.items()}
+    elif intrinsic:
+        z = fit_z_scores(intrinsic).z
+    else:
+        logger.warning("no intrinsic metrics given: z and PG are null on every row")
+        z = {}
+    students = _index(
+        (r for r in extrinsic if r.role == "student" and r.language == r.target_language),
+        lambda r: (family_key(r.student_family), teacher_key(r.teacher), r.language.lower()),
+    )
+    if not students:
+        raise EmptyDataError("no student rows scored in their target language")
+    base = _index(
+        (r for r in extrinsic if r.role == "base"),
+        lambda r: (family_key(r.student_family), r.language.lower()),
+    )
+    ref = _index(
+        (r for r in extrinsic if r.role == "reference"),
+        lambda r: (family_key(r.student_family), r.language.lower()),
+    )
+    out = []
+    for (family, teacher, lang), rows in sorted(students.items()):
+        benchmarks = tuple(sorted(rows))
+        any_row = next(iter(rows.values()))
+        anchors = []
+        for role, table in (("base", base), ("reference", ref)):
+            group = table.get((family, lang)) or table.get((SHARED_FAMILY, lang), {})
+            lacking = [b for b in benchmarks if b not in group]
+            if lacking:
+                raise ConfigError(
+                    f"{any_row.source}: no {role} score for family {any_row.student_family} on "
+                    f"{', '.join(f'{b}_{lang}' for b in lacking)}; PGR needs the same benchmarks for all three"
+                )
+            anchors.append(_mean_score(group, benchmarks))
+        (b, se_b), (r, se_r) = anchors
+        s, se_s = _mean_score(rows, benchmarks)
+        out.append(
+            _score_cell(
+                any_row, lang, s, se_s, b, se_b, r, se_r, z.get((teacher, lang)), benchmarks, policy
+            )
+        )
+    missing_z = sorted({(r.teacher, r.language) for r in out if r.z_score is None})
+    if z and missing_z:
+        logger.warning(
+            "no intrinsic z-score for %d (teacher, language) cell(s): %s",
+            len(missing_z),
+            missing_z[:5],
+        )
+    return out
+
+
+def _score_cell(row, lang, s, se_s, b, se_b, r, se_r, z, benchmarks, policy: GapPolicy) -> ScoreRow:
+    """One ScoreRow from the three language means (see the module docstring for why)."""
+    gap = r - b
+    se_gap = math.sqrt(se_b**2 + se_r**2) if se_b is not None and se_r is not None else None
+    threshold = policy.floor if se_gap is None else max(policy.k * se_gap, policy.floor)
+    pgr = (s - b) / gap if gap != 0 else None
+    headroom = (s - b) / (policy.ceiling - b) if policy.ceiling > b else None
+    return ScoreRow(
+        teacher=row.teacher,
+        language=lang,
+        student_family=row.student_family,
+        student_score=s,
+        base_score=b,
+        reference_score=r,
+        gap=gap,
+        pgr=pgr,
+        z_score=z,
+        pg_score=(pgr + z) / 2 if pgr is not None and z is not None else None,
+        pgr_ill_conditioned=bool(gap <= threshold),
+        headroom_gain=headroom,
+        student_stderr=se_s,
+        gap_stderr=se_gap,
+        gap_threshold=threshold,
+        benchmarks=benchmarks,
+    )
+
+
+def write_scores(rows: Sequence[ScoreRow], path: str | Path) -> Path:
+    """Write rows as JSONL (one ScoreRow per line); returns the file written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
+    return path
+
+
+def read_scores(path: str | Path) -> list[ScoreRow]:
+    """Read ``scores.jsonl`` (or the folder holding it) back into ScoreRows."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / SCORES_FILE
+    if not path.is_file():
+        raise InputNotFoundError(f"{path} not found; run `polyglot-harness score` first")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            obj = json.loads(line)
+            obj["benchmarks"] = tuple(obj.get("benchmarks", ()))
+            try:
+                rows.append(ScoreRow(**obj))
+            except TypeError as exc:
+                raise ConfigError(f"{path}:{number}: not a score row ({exc})") from exc
+    if not rows:
+        raise EmptyDataError(f"{path} holds no score rows")
+    return rows

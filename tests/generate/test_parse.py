@@ -1,0 +1,57 @@
+"""Teacher outputs as they come: fenced, chatty, single-quoted, cut off, or garbage."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.generate.parse import extract_pair
+from harness.schema import InvalidReason
+
+GOOD = [
+    ('{"prompt": "Wie spät ist es?", "response": "Es ist drei."}', "Wie spät ist es?", "Es ist drei."),
+    ('Sure! Here it is:\n```json\n{"prompt": "P", "response": "R"}\n```\nEnjoy.', "P", "R"),
+    ("```\n{'prompt': 'l\\'eau', 'response': 'oui'}\n```", "l'eau", "oui"),
+    ("{'prompt': 'Qué hora es', 'response': 'Son las tres.'}", "Qué hora es", "Son las tres."),
+    ('{"prompt": "a", "response": "b",}', "a", "b"),
+    ('{"prompt": "line1\nline2", "response": "x\ny"}', "line1\nline2", "x\ny"),
+    ("{“prompt”: “smart”, “response”: “quotes”}", "smart", "quotes"),
+    ('{"Instruction": "Frage", "Answer": "Antwort"}', "Frage", "Antwort"),
+    ('Two objects {"prompt": "first"} and {"prompt": "2nd", "response": "ok"}', "2nd", "ok"),
+    ('{"prompt": "He said \\"hi\\"", "response": "{nested} braces"}', 'He said "hi"', "{nested} braces"),
+    ('{"prompt": "عاصمة مصر؟", "response": "القاهرة."}', "عاصمة مصر؟", "القاهرة."),
+    ('{"prompt": "日本の首都は？", "response": "東京です。"}', "日本の首都は？", "東京です。"),
+    ('{"prompt": ["step 1", "step 2"], "response": 42}', "step 1\nstep 2", "42"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "prompt", "response"), GOOD)
+def test_recovers_pair(text: str, prompt: str, response: str) -> None:
+    parsed = extract_pair(text)
+    assert parsed.ok, parsed
+    assert (parsed.prompt, parsed.response) == (prompt, response)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", InvalidReason.EMPTY),
+        ("   \n ", InvalidReason.EMPTY),
+        (None, InvalidReason.EMPTY),
+        ("I would rather not.", InvalidReason.UNPARSEABLE),
+        ("{not json at all}", InvalidReason.UNPARSEABLE),
+        ('{"prompt": "only a prompt"}', InvalidReason.MISSING_FIELD),
+        ('{"prompt": "", "response": "x"}', InvalidReason.EMPTY),
+        ('{"prompt": "Wie spät ist es?", "response": "Es ist drei Uhr und', InvalidReason.TRUNCATED),
+        ("{" * 5000, InvalidReason.UNPARSEABLE),
+        ("\x00\x01{\x02", InvalidReason.UNPARSEABLE),
+    ],
+)
+def test_invalid_outputs_are_classified_not_raised(text: str | None, reason: InvalidReason) -> None:
+    assert extract_pair(text).reason is reason
+
+
+def test_truncated_keeps_partial_text() -> None:
+    parsed = extract_pair('```json\n{"prompt": "Kolik je hodin?", "response": "Jsou tři a')
+    assert parsed.reason is InvalidReason.TRUNCATED
+    assert parsed.prompt == "Kolik je hodin?"
+    assert parsed.response.startswith("Jsou tři")

@@ -1,0 +1,390 @@
+"""PGR, z-scores, conditioning and the readers, on hand-checkable inputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
+from harness.score.inputs import (
+    ExtrinsicRow,
+    IntrinsicRow,
+    read_extrinsic,
+    read_intrinsic,
+    read_lm_eval_results,
+    task_benchmark,
+)
+from harness.score.pgscore import GapPolicy, fit_z_scores, read_scores, score_run, write_scores
+
+
+def intrinsic(
+    teacher: str, lang: str, pd: float, rd: float, rubric: float, ppl: float
+) -> IntrinsicRow:
+    return IntrinsicRow(teacher, lang, pd, rd, rubric, ppl)
+
+
+def anchors(
+    family: str = "fam", lang: str = "de", base=(0.40,), ref=(0.60,), se=None, benches=("mgsm",)
+):
+    rows = []
+    for bench, b, r in zip(benches, base, ref, strict=True):
+        rows.append(ExtrinsicRow("base", family, bench, lang, b, stderr=se))
+        rows.append(ExtrinsicRow("reference", family, bench, lang, r, stderr=se))
+    return rows
+
+
+def student(
+    teacher: str, score: float, lang: str = "de", bench: str = "mgsm", se=None, family="fam"
+):
+    return ExtrinsicRow(
+        "student", family, bench, lang, score, stderr=se, teacher=teacher, target_language=lang
+    )
+
+
+def test_z_score_hand_checked() -> None:
+    # Two rows: every column's population z is exactly -1 / +1.
+    rows = [intrinsic("t1", "de", 0.2, 0.5, 3.0, 9.0), intrinsic("t2", "de", 0.4, 0.7, 4.0, 19.0)]
+    fit = fit_z_scores(rows)
+    assert fit.columns == (
+        "prompt_diversity",
+        "response_diversity",
+        "rubric_score",
+        "neg_log1p_perplexity",
+    )
+    # t2 is more diverse, better judged, but less fluent: z = (1 + 1 + 1 - 1) / 4.
+    assert fit.z[("t2", "de")] == pytest.approx(0.5)
+    assert fit.z[("t1", "de")] == pytest.approx(-0.5)
+    assert fit.mean["neg_log1p_perplexity"] == pytest.approx(-(math.log(10) + math.log(20)) / 2)
+
+
+def test_z_score_three_rows_population_std() -> None:
+    values = np.array([0.1, 0.2, 0.6])
+    rows = [intrinsic(f"t{i}", "es", v, v, v, 1.0 + i) for i, v in enumerate(values)]
+    fit = fit_z_scores(rows)
+    zv = (values - values.mean()) / values.std(ddof=0)
+    ppl = -np.log1p([1.0, 2.0, 3.0])
+    zp = (ppl - ppl.mean()) / ppl.std(ddof=0)
+    for i in range(3):
+        assert fit.z[(f"t{i}", "es")] == pytest.approx((3 * zv[i] + zp[i]) / 4)
+
+
+def test_constant_and_missing_columns_are_dropped_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    rows = [
+        IntrinsicRow("t1", "de", 0.2, 0.5, None, 9.0),
+        IntrinsicRow("t2", "de", 0.4, 0.5, 4.0, 19.0),
+    ]
+    with caplog.at_level(logging.WARNING):
+        fit = fit_z_scores(rows)
+    assert fit.columns == ("prompt_diversity", "neg_log1p_perplexity")
+    assert "constant" in fit.dropped["response_diversity"]
+    assert "t1/de" in fit.dropped["rubric_score"]
+    assert "rubric_score" in caplog.text and "response_diversity" in caplog.text
+    assert fit.z[("t2", "de")] == pytest.approx(0.0)  # (+1 - 1) / 2, never NaN
+
+
+def test_single_row_run_has_null_z_not_nan() -> None:
+    fit = fit_z_scores([intrinsic("t1", "de", 0.2, 0.5, 3.0, 9.0)])
+    assert fit.columns == () and fit.z[("t1", "de")] is None
+
+
+def test_pgr_and_pg_hand_checked() -> None:
+    extrinsic = [
+        *anchors(se=0.01),
+        student("org/t1", 0.50, se=0.01),
+        student("org/t2", 0.30, se=0.01),
+    ]
+    rows = [
+        intrinsic("org/t1", "de", 0.2, 0.5, 3.0, 9.0),
+        intrinsic("org/t2", "de", 0.4, 0.7, 4.0, 19.0),
+    ]
+    scored = {r.teacher: r for r in score_run(extrinsic, rows)}
+    t1, t2 = scored["org/t1"], scored["org/t2"]
+    assert t1.pgr == pytest.approx(0.5) and t2.pgr == pytest.approx(-0.5)
+    assert t1.pg_score == pytest.approx((0.5 - 0.5) / 2) and t2.pg_score == pytest.approx(
+        (-0.5 + 0.5) / 2
+    )
+    assert t1.headroom_gain == pytest.approx(0.1 / 0.6)
+    assert not t1.pgr_ill_conditioned
+    assert t1.gap_stderr == pytest.approx(math.sqrt(2) * 0.01)
+
+
+def test_language_score_is_mean_over_student_benchmarks_only() -> None:
+    extrinsic = anchors(
+        base=(0.4, 0.2, 0.9), ref=(0.6, 0.4, 0.1), benches=("mgsm", "belebele", "extra"), se=0.02
+    )
+    extrinsic += [
+        student("t", 0.5, bench="mgsm", se=0.02),
+        student("t", 0.3, bench="belebele", se=0.02),
+    ]
+    # A score in another language than the target is not part of the student's score.
+    extrinsic.append(
+        ExtrinsicRow("student", "fam", "mgsm", "es", 0.9, teacher="t", target_language="de")
+    )
+    (row,) = score_run(extrinsic)
+    assert row.benchmarks == ("belebele", "mgsm")
+    assert (row.student_score, row.base_score, row.reference_score) == pytest.approx(
+        (0.4, 0.3, 0.5)
+    )
+    assert row.student_stderr == pytest.approx(math.sqrt(2 * 0.02**2) / 2)
+    assert row.z_score is None and row.pg_score is None  # no intrinsic input given
+
+
+def test_missing_anchor_benchmark_names_it() -> None:
+    extrinsic = [*anchors(), student("t", 0.5, bench="belebele")]
+    with pytest.raises(ConfigError, match="base score for family fam on belebele_de"):
+        score_run(extrinsic)
+
+
+def test_shared_reference_family_star() -> None:
+    extrinsic = [
+        ExtrinsicRow("base", "fam", "mgsm", "de", 0.4),
+        ExtrinsicRow("reference", "*", "mgsm", "de", 0.7),
+        student("t", 0.55),
+    ]
+    (row,) = score_run(extrinsic)
+    assert row.pgr == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("base", "ref", "se", "ill"),
+    [
+        (0.40, 0.60, 0.01, False),  # gap 0.2 >> 2 * 0.014
+        (0.40, 0.42, 0.01, True),  # gap 0.02 <= 2 * sqrt(2) * 0.01
+        (0.40, 0.36, 0.01, True),  # reference below base (the paper's OLMo run)
+        (0.40, 0.43, None, False),  # no stderr: only the 0.02 floor applies
+        (0.40, 0.415, None, True),
+        (0.40, 0.40, None, True),  # zero gap: PGR undefined, row kept
+    ],
+)
+def test_gap_conditioning(base: float, ref: float, se: float | None, ill: bool) -> None:
+    (row,) = score_run([*anchors(base=(base,), ref=(ref,), se=se), student("t", 0.45, se=se)])
+    assert row.pgr_ill_conditioned is ill
+    if ref == base:
+        assert row.pgr is None and row.pg_score is None
+    else:
+        assert row.pgr == pytest.approx((0.45 - base) / (ref - base))
+    assert row.headroom_gain == pytest.approx(0.05 / 0.6)
+
+
+def test_gap_policy_is_configurable() -> None:
+    rows = [*anchors(base=(0.40,), ref=(0.415,)), student("t", 0.45)]
+    (row,) = score_run(rows, policy=GapPolicy(k=2, floor=0.01))
+    assert not row.pgr_ill_conditioned
+    with pytest.raises(ConfigError, match="'floor'"):
+        GapPolicy(floor=-1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"role": "teacher"}, "'role'"),
+        ({"score": float("nan")}, "'score'"),
+        ({"stderr": -0.1}, "'stderr'"),
+        ({"teacher": None}, "'teacher'"),
+        ({"benchmark": ""}, "'benchmark'"),
+    ],
+)
+def test_extrinsic_row_validation_names_field(kwargs: dict, field: str) -> None:
+    base = {
+        "role": "student",
+        "student_family": "f",
+        "benchmark": "mgsm",
+        "language": "de",
+        "score": 0.5,
+    }
+    base |= {"teacher": "t", "target_language": "de"}
+    with pytest.raises(ConfigError, match=field):
+        ExtrinsicRow(**(base | kwargs))
+
+
+def test_intrinsic_row_validation() -> None:
+    with pytest.raises(ConfigError, match="'perplexity'"):
+        IntrinsicRow("t", "de", 0.1, 0.1, 3.0, -2.0)
+    with pytest.raises(ConfigError, match="'rubric_score'"):
+        IntrinsicRow("t", "de", 0.1, 0.1, "high", 2.0)  # type: ignore[arg-type]
+
+
+def test_duplicates_are_refused() -> None:
+    with pytest.raises(ConfigError, match="second student score"):
+        score_run([*anchors(), student("t", 0.5), student("t", 0.6)])
+    rows = [intrinsic("t", "de", 0.1, 0.1, 3.0, 2.0)] * 2
+    with pytest.raises(ConfigError, match="appears twice"):
+        fit_z_scores(rows)
+
+
+def test_task_names_map_to_benchmarks() -> None:
+    assert task_benchmark("polyglot_eval_gmmlu_lite_de") == ("global_mmlu_lite", "de")
+    assert task_benchmark("polyglot_eval_gmmlu_cs") == ("global_mmlu", "cs")
+    assert task_benchmark("polyglot_eval_mrewardbench_de") == ("m_rewardbench", "de")
+    assert task_benchmark("polyglot_eval_belebele_cs") == ("belebele", "cs")
+    assert task_benchmark("mgsm_ja") == ("mgsm", "ja")
+    assert task_benchmark("polyglot_eval_de") is None  # group: an aggregate, not a benchmark
+    assert task_benchmark("polyglot_eval_ext_de") is None
+
+
+def write_lm_eval(folder: Path, stamp: str, results: dict, pretrained: str = "x") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"results": results, "config": {"model_args": f"pretrained={pretrained},dtype=float32"}}
+    (folder / f"results_{stamp}.json").write_text(json.dumps(data))
+
+
+def test_read_lm_eval_results_picks_metric_and_latest_file(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    write_lm_eval(
+        folder, "2025-01-01T00-00-00", {"polyglot_eval_mgsm_de": {"exact_match,none": 0.1}}
+    )
+    write_lm_eval(
+        folder,
+        "2025-02-01T00-00-00",
+        {
+            "polyglot_eval_mgsm_de": {
+                "exact_match,strict-match": 0.2,
+                "exact_match,flexible-extract": 0.3,
+            },
+            # Our tasks' headline is "acc" (M-RewardBench: the weighted accuracy).
+            "polyglot_eval_mrewardbench_de": {
+                "acc,none": 0.6,
+                "acc_stderr,none": 0.01,
+                "acc_plain,none": 0.5,
+            },
+            "mrewardbench_es": {"weighted_acc,none": 0.7, "weighted_acc_stderr,none": "N/A"},
+            "polyglot_eval_de": {"acc,none": 0.9, "alias": "group"},
+        },
+    )
+    rows = {
+        (r.benchmark, r.language): r
+        for r in read_lm_eval_results(folder, role="base", student_family="f")
+    }
+    assert set(rows) == {("mgsm", "de"), ("m_rewardbench", "de"), ("m_rewardbench", "es")}
+    # The newest file wins; among filters, flexible-extract before strict-match.
+    assert rows["mgsm", "de"].score == 0.3 and rows["mgsm", "de"].stderr is None
+    assert rows["m_rewardbench", "de"].score == 0.6 and rows["m_rewardbench", "de"].stderr == 0.01
+    assert rows["m_rewardbench", "es"].score == 0.7 and rows["m_rewardbench", "es"].stderr is None
+    with pytest.raises(InputNotFoundError):
+        read_lm_eval_results(tmp_path / "nothing", role="base", student_family="f")
+
+
+def test_read_extrinsic_folder_mixes_jsonl_sidecars_and_run_names(tmp_path: Path) -> None:
+    base = tmp_path / "evals" / "base"
+    write_lm_eval(base, "2025", {"polyglot_eval_mgsm_de": {"exact_match,none": 0.4}})
+    (base / "polyglot_run.json").write_text(json.dumps({"role": "base", "student_family": "fam"}))
+    (base / "samples_polyglot_eval_mgsm_de_2025.jsonl").write_text('{"doc_id": 0}\n')
+    write_lm_eval(
+        tmp_path / "evals" / "__students__fam--org__t--de",
+        "2025",
+        {"polyglot_eval_mgsm_de": {"exact_match,none": 0.55}},
+        pretrained="/runs/students/fam--org__t--de",
+    )
+    ref = {
+        "role": "reference",
+        "student_family": "fam",
+        "benchmark": "mgsm",
+        "language": "de",
+        "score": 0.7,
+    }
+    (tmp_path / "evals" / "ref.jsonl").write_text(json.dumps(ref) + "\n")
+    (row,) = score_run(read_extrinsic(tmp_path / "evals"))
+    assert (row.student_family, row.teacher, row.language) == ("fam", "org__t", "de")
+    assert row.pgr == pytest.approx(0.5)
+    write_lm_eval(tmp_path / "anon" / "model", "2025", {"polyglot_eval_mgsm_de": {"acc,none": 0.4}})
+    with pytest.raises(ConfigError, match=r"polyglot_run\.json"):
+        read_extrinsic(tmp_path / "anon")
+
+
+def test_read_jsonl_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"role": "base"}\n')
+    with pytest.raises(ConfigError, match=r"bad.jsonl:1.*missing field"):
+        read_extrinsic(path)
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(EmptyDataError):
+        read_extrinsic(tmp_path / "empty.jsonl")
+
+
+def test_read_intrinsic_summary_nan_is_missing(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    row = {"teacher": "t", "language": "de", "prompt_diversity": 0.3, "response_diversity": 0.4}
+    row |= {"rubric_score": float("nan"), "perplexity": 5.0, "prompt_length": 20, "valid_rate": 0.9}
+    (metrics / "summary.jsonl").write_text(json.dumps(row) + "\n")
+    (parsed,) = read_intrinsic(metrics)
+    assert (
+        parsed.rubric_score is None
+        and parsed.prompt_length == 20
+        and parsed.extra == {"valid_rate": 0.9}
+    )
+
+
+def test_cli_score_leaderboard_analyze(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from harness.cli import analyze, leaderboard, score
+
+    rng = np.random.default_rng(0)
+    teachers = [f"org/t{i}" for i in range(6)]
+    ext, intr = [], []
+    for lang in ("de", "es"):
+        ext += anchors(lang=lang, se=0.01)
+        for t in teachers:
+            ext.append(student(t, float(rng.uniform(0.35, 0.65)), lang=lang, se=0.01))
+            m = rng.uniform(0.1, 1.0, size=6)
+            intr.append(IntrinsicRow(t, lang, *m[:3], 5 + 10 * m[3], 50 * m[4], 200 * m[5]))
+    (tmp_path / "evals.jsonl").write_text("\n".join(json.dumps(r.__dict__) for r in ext))
+    (tmp_path / "metrics.jsonl").write_text(
+        "\n".join(json.dumps({**r.__dict__, "extra": None}) for r in intr)
+    )
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    for module in (score, leaderboard, analyze):
+        module.add_parser(sub)
+    out = tmp_path / "scores"
+    args = parser.parse_args(
+        [
+            "score",
+            "--extrinsic",
+            str(tmp_path / "evals.jsonl"),
+            "--intrinsic",
+            str(tmp_path / "metrics.jsonl"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert args.run(args) == 0
+    rows = read_scores(out)
+    assert len(rows) == 12 and all(r.pg_score is not None for r in rows)
+    assert json.loads((out / "robustness.json").read_text())["alphas"] == [
+        0.0,
+        0.25,
+        0.5,
+        0.75,
+        1.0,
+    ]
+    args = parser.parse_args(["leaderboard", "--scores", str(out)])
+    assert args.run(args) == 0
+    assert "| teacher" in (out / "leaderboard.md").read_text()
+    args = parser.parse_args(
+        [
+            "analyze",
+            "--scores",
+            str(out),
+            "--intrinsic",
+            str(tmp_path / "metrics.jsonl"),
+            "--out",
+            str(tmp_path / "an"),
+        ]
+    )
+    assert args.run(args) == 0
+    assert {p.name for p in (tmp_path / "an").iterdir()} >= {
+        "analysis.json",
+        "pca_scree.png",
+        "pg_vs_size.png",
+    }
+    write_scores(rows, tmp_path / "copy.jsonl")
+    assert read_scores(tmp_path / "copy.jsonl") == rows
+    args = parser.parse_args(["score", "--extrinsic", str(tmp_path / "missing"), "--out", str(out)])
+    assert args.run(args) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,126 @@
+"""Alpha sweep and leaderboard tables on the paper's rows and on hand-made ones."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness.errors import ConfigError
+from harness.score.pgscore import ScoreRow, score_run
+from harness.score.robustness import ALL_FAMILIES, ALPHAS, alpha_sweep, average_ranks, spearman
+from harness.score.tables import ILL_MARK, family_table, leaderboard, summary_table
+
+
+def _paper_module():
+    path = Path(__file__).with_name("test_paper_reproduction.py")
+    spec = importlib.util.spec_from_file_location("_paper_reproduction", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def paper_rows() -> list[ScoreRow]:
+    paper = _paper_module()
+    rows = []
+    for family in paper.FAMILIES:
+        extrinsic, z, _ = paper.paper_inputs(family)
+        rows += score_run(extrinsic, z_scores=z)
+    return rows
+
+
+def row(
+    teacher: str, lang: str, pgr: float, z: float, ill: bool = False, family: str = "f"
+) -> ScoreRow:
+    return ScoreRow(
+        teacher=teacher,
+        language=lang,
+        student_family=family,
+        student_score=0.5,
+        base_score=0.4,
+        reference_score=0.6,
+        gap=0.2,
+        pgr=pgr,
+        z_score=z,
+        pg_score=(pgr + z) / 2,
+        pgr_ill_conditioned=ill,
+        headroom_gain=pgr / 6,
+    )
+
+
+def test_spearman_matches_scipy_with_ties() -> None:
+    a, b = [1, 2, 2, 3, 5, 4], [0.3, 0.1, 0.2, 0.2, 0.9, 0.5]
+    assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b)[0])
+    assert list(average_ranks([3, 1, 3, 2])) == [3.5, 1, 3.5, 2]
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_alpha_sweep_hand_checked() -> None:
+    # t1 wins on PGR, t2 on z: the ranking flips between alpha 0 and alpha 1.
+    rows = [row("t1", "de", 1.0, -1.0), row("t2", "de", 0.0, 1.0), row("t3", "de", -1.0, -2.0)]
+    sweep = alpha_sweep(rows)["families"]["f"]
+    assert sweep["rankings"]["0.0"] == ["t1", "t2", "t3"]
+    assert sweep["rankings"]["1.0"] == ["t2", "t1", "t3"]
+    assert sweep["scores"]["0.25"]["t1"] == pytest.approx(0.25 * -1 + 0.75 * 1)
+    assert sweep["spearman"][0][4] == pytest.approx(0.5)  # one swap of three
+    assert sweep["spearman_vs_pg"]["0.5"] == pytest.approx(1.0)
+
+
+def test_alpha_sweep_on_paper_rows(paper_rows: list[ScoreRow]) -> None:
+    result = alpha_sweep(paper_rows)
+    assert result["alphas"] == list(ALPHAS)
+    assert set(result["families"]) == {"gemma3-4b", "llama3-8b", "qwen3-8b", ALL_FAMILIES}
+    for sweep in result["families"].values():
+        matrix = np.array(sweep["spearman"], dtype=float)
+        assert (
+            matrix.shape == (5, 5)
+            and np.allclose(matrix, matrix.T)
+            and np.allclose(np.diag(matrix), 1)
+        )
+        assert len(sweep["teachers"]) == 10
+    gemma = result["families"]["gemma3-4b"]
+    # alpha = .5 ranks exactly as the mean PG-Score does.
+    pg = {
+        t: np.mean(
+            [r.pg_score for r in paper_rows if r.teacher == t and r.student_family == "gemma3-4b"]
+        )
+        for t in gemma["teachers"]
+    }
+    assert gemma["rankings"]["0.5"] == sorted(pg, key=lambda t: -pg[t])
+    assert gemma["ill_conditioned_rows"] == 30
+
+
+def test_tables_mark_ill_conditioned_cells(paper_rows: list[ScoreRow]) -> None:
+    gemma = [r for r in paper_rows if r.student_family == "gemma3-4b"]
+    table = family_table(gemma, tablefmt="github")
+    lines = table.splitlines()
+    assert lines[0].startswith("| teacher") and "avg PG-Score" in lines[0] and "| ar" in lines[0]
+    assert len(lines) == 12 and all(ILL_MARK in line for line in lines[2:])
+    assert lines[2].split("|")[1].strip() == "gpt-4o-mini-2024-07-18"  # best average (1.021)
+    headroom = family_table(gemma, value="headroom_gain", tablefmt="simple")
+    assert ILL_MARK not in headroom  # the well-conditioned score is not marked
+    summary = summary_table(paper_rows, tablefmt="simple")
+    assert "gemma3-4b" in summary and "qwen3-8b" in summary
+    assert summary.splitlines()[2].startswith("gemma-3-27b-it")
+    board = leaderboard(paper_rows)
+    assert board.startswith("# Polyglot leaderboard") and "(90 of 90 rows.)" in board
+    with pytest.raises(ConfigError, match="unknown table value"):
+        family_table(gemma, value="accuracy")
+
+
+def test_well_conditioned_rows_are_unmarked() -> None:
+    rows = [
+        row("t1", "de", 0.5, 0.1),
+        row("t1", "es", 0.7, 0.3, ill=True),
+        row("t2", "de", 0.2, 0.0),
+    ]
+    table = family_table(rows, tablefmt="simple").splitlines()
+    t1 = next(line for line in table if line.startswith("t1"))
+    t2 = next(line for line in table if line.startswith("t2"))
+    assert "0.300" in t1 and f"0.500{ILL_MARK}" in t1 and f"0.400{ILL_MARK}" in t1
+    assert ILL_MARK not in t2 and "n/a" not in t2
+    assert "ill-conditioned" not in leaderboard([rows[0], rows[2]])

@@ -1,0 +1,108 @@
+"""Plain lm-eval finds our tasks, in this environment and in a fresh venv from the wheel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+PROBE = textwrap.dedent(
+    """
+    import json
+    from lm_eval.tasks import TaskManager
+    tm = TaskManager()
+    print(json.dumps({
+        "has": "polyglot_generate_de" in tm.all_tasks,
+        "glob": tm.match_tasks(["polyglot_*"]),
+        "eval_glob": tm.match_tasks(["polyglot_eval_de*"]),
+    }))
+    """
+)
+
+
+def _probe(python: str, env: dict[str, str] | None = None) -> dict:
+    out = subprocess.run(
+        [python, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_task_manager_sees_our_tasks_and_globs_select_generation() -> None:
+    result = _probe(sys.executable)
+    assert result["has"]
+    # The glob returns the per-language groups (which run their strategies), never both a
+    # group and its members (lm-eval would refuse the duplicate), and no eval/judge task.
+    assert result["glob"] == [f"polyglot_{c}" for c in ("ar", "cs", "de", "es", "id", "ja")]
+
+
+def test_opt_out_variable_disables_the_hook() -> None:
+    env = {**os.environ, "POLYGLOT_HARNESS_AUTOLOAD": "0"}
+    result = _probe(sys.executable, env)
+    assert not result["has"]
+    assert result["glob"] == []
+
+
+def test_tasks_path_command_prints_the_folder() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli.main", "tasks-path"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    folder = Path(out.stdout.strip())
+    assert (folder / "polyglot" / "_polyglot_template").is_file()
+
+
+@pytest.mark.slow
+def test_fresh_venv_from_the_wheel(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """A non-editable wheel install in a new venv: `lm_eval --tasks` works without flags.
+
+    The new venv borrows this environment's third-party packages through a path file
+    (no network needed), but polyglot-harness itself comes only from the built wheel.
+    """
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist), str(REPO)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    wheel = next(dist.glob("polyglot_harness-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = str(venv / "bin" / "python")
+    site = subprocess.run(
+        [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    (Path(site) / "zz_borrowed_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [py, "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    where = subprocess.run(
+        [py, "-c", "import harness.paths as p; print(p.tasks_path())"],
+        capture_output=True, text=True, check=True, env=env, cwd=tmp_path,
+    ).stdout.strip()  # fmt: skip
+    assert where.startswith(site), where  # the wheel's copy, not this checkout
+
+    assert _probe(py, env)["has"]
+    out_dir = tmp_path / "runs"
+    lm_eval = str(venv / "bin" / "lm_eval")
+    if not Path(lm_eval).exists():
+        lm_eval = str(Path(sys.executable).parent / "lm_eval")
+    run = subprocess.run(
+        [py, "-m", "lm_eval", "--model", "hf",
+         "--model_args", f"pretrained={tiny_model_dir},dtype=float32",
+         "--tasks", "polyglot_respond_de", "--limit", "2", "--batch_size", "2", "--device", "cpu",
+         "--gen_kwargs", "max_gen_toks=8", "--apply_chat_template", "--log_samples",
+         "--output_path", str(out_dir)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert list(out_dir.rglob("samples_polyglot_respond_de_*.jsonl"))
