@@ -1,0 +1,49 @@
+"""Intrinsic data quality: metrics of a synthetic dataset that need no student.
+
+Diversity (:func:`distinct_ri` over :func:`embed_texts`), fluency
+(:func:`perplexities`), lengths, and the surface checks added to the paper's set:
+distinct-n, compression ratio, duplicate rates and benchmark contamination.
+"""
+
+from harness.intrinsic.contamination import ContaminationResult, contamination
+from harness.intrinsic.diversity import DiversityAccumulator, distinct_ri
+from harness.intrinsic.duplicates import (
+    exact_duplicate_rate,
+    near_duplicate_groups,
+    near_duplicate_rate,
+    normalize_text,
+)
+from harness.intrinsic.embed import (
+    DEFAULT_EMBEDDER,
+    embed_texts,
+    iter_npy_rows,
+    load_embedder,
+    resolve_embedder,
+)
+from harness.intrinsic.fluency import PerplexityResult, perplexities, score_perplexities
+from harness.intrinsic.lengths import mean_token_length, token_lengths
+from harness.intrinsic.lexical import compression_ratio, distinct_n, unit_for_language
+
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "ContaminationResult",
+    "DiversityAccumulator",
+    "PerplexityResult",
+    "compression_ratio",
+    "contamination",
+    "distinct_n",
+    "distinct_ri",
+    "embed_texts",
+    "exact_duplicate_rate",
+    "iter_npy_rows",
+    "load_embedder",
+    "mean_token_length",
+    "near_duplicate_groups",
+    "near_duplicate_rate",
+    "normalize_text",
+    "perplexities",
+    "resolve_embedder",
+    "score_perplexities",
+    "token_lengths",
+    "unit_for_language",
+]
