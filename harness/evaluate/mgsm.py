@@ -1,0 +1,125 @@
+"""MGSM as the paper scores it: native prompt, number-only answer, numeric match.
+
+The paper's student generates at most 50 tokens after a native "answer with only the
+number" line; the *first* number in that text is the prediction and counts when it
+equals the gold at 2-decimal precision. Models write numbers the way their language
+does ("1.000" in German is a thousand, "3,5" is three and a half, Japanese output may
+use full-width digits), so the extraction normalises those forms instead of
+regex-matching ASCII only, which would score correct answers as wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.languages import Language
+
+# Question / answer cue words, as lm-eval's own mgsm "direct" task writes them.
+_CUES: dict[str, tuple[str, str]] = {
+    "de": ("Frage:", "Antwort:"),
+    "en": ("Question:", "Answer:"),
+    "es": ("Pregunta:", "Respuesta:"),
+    "fr": ("Question :", "Réponse :"),
+    "ja": ("問題：", "Answer:"),
+}
+_DEFAULT_CUES = ("Question:", "Answer:")
+
+# Separators a model may put inside one number: "." and "," (thousands or decimal),
+# and spaces / apostrophes (thousands only, and only before exactly three digits).
+_NUMBER = re.compile(r"-?\d+(?:(?:[.,]|[ \u00a0\u202f'’](?=\d{3}(?!\d)))\d+)*")
+_CHAR_MAP = str.maketrans(
+    {
+        "\u2212": "-",  # minus sign
+        "\u2013": "-",  # en dash used as minus
+        "\u066b": ".",  # Arabic decimal separator
+        "\u066c": ",",  # Arabic thousands separator
+        "\u060c": ",",  # Arabic comma
+    }
+)
+
+
+def cues(code: str) -> tuple[str, str]:
+    """The question and answer cue words for language ``code``."""
+    return _CUES.get(code, _DEFAULT_CUES)
+
+
+def doc_to_text_template(language: Language) -> str:
+    """The Jinja ``doc_to_text`` of one language's MGSM leaf task.
+
+    The train split (few-shot source) stores questions with the cue already in front and
+    a worked ``answer``; the test split stores bare questions with ``answer`` null, which
+    is how lm-eval's mgsm tells them apart, so we do the same.
+
+    Raises:
+        ConfigError: the language has no number-only instruction in the table.
+    """
+    if not language.number_instruction:
+        raise ConfigError(
+            f"MGSM needs a number-only instruction for {language.code!r}: set "
+            "number_instruction in harness/languages.py"
+        )
+    question, answer = cues(language.code)
+    return (
+        "{% if answer is not none %}{{question}}{% else %}"
+        f'{{{{"{question} " + question}}}}{{% endif %}}\n'
+        f"{language.number_instruction}\n{answer}"
+    )
+
+
+def _normalise(text: str) -> str:
+    """Map every Unicode decimal digit to ASCII and width variants to their base form."""
+    text = unicodedata.normalize("NFKC", text).translate(_CHAR_MAP)
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+
+
+def _to_float(token: str) -> float:
+    """Read one matched number, deciding which separators group thousands."""
+    sign = -1.0 if token.startswith("-") else 1.0
+    body = token.lstrip("-")
+    for sep in (" ", "\u00a0", "\u202f", "'", "’"):
+        body = body.replace(sep, "")
+    marks = [c for c in body if c in ".,"]
+    if not marks:
+        return sign * float(body)
+    if len(set(marks)) == 2:  # both kinds: the last one is the decimal mark
+        decimal = body[max(body.rfind("."), body.rfind(","))]
+        thousands = "," if decimal == "." else "."
+        return sign * float(body.replace(thousands, "").replace(decimal, "."))
+    mark = marks[0]
+    groups = body.split(mark)
+    if len(marks) > 1:  # "1.234.567": only thousands separators repeat
+        return sign * float("".join(groups))
+    whole, frac = groups
+    # One mark before exactly three digits after a non-zero integer part is a thousands
+    # separator ("1,000", "12.500"); otherwise it is a decimal mark ("0,5", "3.14").
+    if len(frac) == 3 and whole != "0" and len(whole) <= 3:
+        return sign * float(whole + frac)
+    return sign * float(f"{whole}.{frac}")
+
+
+def extract_number(text: str | None) -> float | None:
+    """The first number in a model's answer, or ``None`` when it wrote none."""
+    if not text:
+        return None
+    match = _NUMBER.search(_normalise(text))
+    return _to_float(match.group(0)) if match else None
+
+
+def is_correct(prediction: float | None, gold: float | str | int) -> bool:
+    """Whether the prediction equals the gold at 2-decimal precision."""
+    if prediction is None:
+        return False
+    gold_value = extract_number(str(gold)) if isinstance(gold, str) else float(gold)
+    return gold_value is not None and round(prediction, 2) == round(gold_value, 2)
+
+
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
+    """Score one generation; ``acc`` so the language group averages it with the rest.
+
+    ``exact_match`` carries the same value under the name lm-eval's mgsm uses.
+    """
+    score = float(is_correct(extract_number(results[0]), doc["answer_number"]))
+    return {"acc": score, "exact_match": score}

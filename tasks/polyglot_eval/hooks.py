@@ -1,0 +1,35 @@
+"""Thin lm-eval hooks for the polyglot_eval tasks; the logic lives in harness.evaluate.
+
+lm-eval resolves ``!function hooks.<name>`` next to the template that names it, so
+these names are the only contract between the YAMLs and the package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.evaluate import mgsm, mrewardbench
+from harness.evaluate.benchmarks import load_benchmark as _load_benchmark
+from harness.evaluate.benchmarks import resolve_data_dir
+
+_PREPARE = {"m_rewardbench": mrewardbench.assign_positions}
+
+
+def load(polyglot_benchmark: str, polyglot_config: str, **metadata: Any) -> Any:
+    """lm-eval ``custom_dataset``: our dataset_kwargs name the data, metadata its place.
+
+    lm-eval calls this with the task's merged metadata (``--metadata`` JSON, the model
+    args and the YAML's own ``metadata``) plus its ``dataset_kwargs``.
+    """
+    return _load_benchmark(
+        polyglot_benchmark,
+        polyglot_config,
+        data_dir=resolve_data_dir(metadata),
+        prepare=_PREPARE.get(polyglot_benchmark),
+    )
+
+
+mgsm_process_results = mgsm.process_results
+mrewardbench_doc_to_text = mrewardbench.doc_to_text
+mrewardbench_process_results = mrewardbench.process_results
+weighted_accuracy = mrewardbench.weighted_accuracy
