@@ -1,0 +1,252 @@
+"""``polyglot-harness intrinsic`` end to end: real models, caching, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import pytest
+
+from harness.cli.main import main
+from harness.intrinsic.run import ROWS_FILE, SUMMARY_FILE, compute_intrinsic, read_summary
+
+DE = [
+    ("Wie viele Äpfel bleiben übrig, wenn ich 5 habe und 2 esse?", "Es bleiben 3 Äpfel übrig."),
+    ("Was ist die Hauptstadt von Deutschland?", "Berlin ist die Hauptstadt Deutschlands."),
+    ("Nenne eine Farbe.", ""),  # invalid: empty
+    ("Erkläre kurz, was Photosynthese ist.", "Pflanzen wandeln Licht in chemische Energie um."),
+    ("Was ist die Hauptstadt von Deutschland?", "Berlin ist die Hauptstadt Deutschlands."),  # dup
+]
+JA = [
+    ("りんごは何個残っていますか？", "三個残っています。"),
+    ("日本の首都はどこですか？", "東京です。"),
+    ("Translate: cat", "猫"),
+    ("What is two plus two?", "Four."),  # invalid: wrong language
+]
+
+
+def write_dataset(folder: Path, pairs, language: str, invalid: dict[int, str]) -> Path:
+    """A collected dataset in the SFT schema (harness.schema.SFTRow columns)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from harness.schema import DATA_FILE, SFT_COLUMNS
+
+    rows = []
+    for i, (prompt, response) in enumerate(pairs):
+        reason = invalid.get(i)
+        detected = {"empty": None, "wrong_language": "en"}.get(reason or "", language)
+        rows.append(
+            dict.fromkeys(SFT_COLUMNS, "")
+            | {
+                "messages": [
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": response},
+                ],
+                "prompt": prompt,
+                "response": response,
+                "language": language,
+                "strategy": "generate",
+                "teacher": "org/tiny-teacher",
+                "seed_id": f"{language}-{i:04d}",
+                "valid": reason is None,
+                "invalid_reason": reason,
+                "detected_language": detected,
+                "doc_id": i,
+                "temperature": 0.8,
+                "top_p": 0.9,
+                "max_gen_toks": 256,
+            }
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    if rows:
+        table = pa.Table.from_pylist(rows)
+    else:  # the columns, without rows
+        table = pa.Table.from_pylist([dict.fromkeys(SFT_COLUMNS, "")]).slice(0, 0)
+    pq.write_table(table, folder / DATA_FILE)
+    return folder / DATA_FILE
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    write_dataset(root / "org__tiny-teacher" / "de", DE, "de", {2: "empty"})
+    write_dataset(root / "org__tiny-teacher" / "ja", JA, "ja", {3: "wrong_language"})
+    return root
+
+
+def _caches(out: Path) -> dict[str, int]:
+    """Every cache file and its mtime (ns)."""
+    return {
+        str(p.relative_to(out)): p.stat().st_mtime_ns
+        for p in sorted(out.glob("*/*/*"))
+        if p.suffix in {".json", ".parquet"}
+    }
+
+
+def _computed(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("computed ")]
+
+
+def test_end_to_end_cache_and_resume(
+    data_dir: Path,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="harness.intrinsic.run")
+    out = tmp_path / "metrics"
+    argv = [
+        "intrinsic", str(data_dir), "--out", str(out),
+        "--metrics", "validity,lengths,diversity,lexical,duplicates,fluency,judge,contamination",
+        "--reference-lm", str(tiny_model_dir),
+        "--judge", f"hf:pretrained={tiny_model_dir},dtype=float32",
+        "--judge-max-gen-toks", "8", "--device", "cpu", "--batch-size", "2", "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "skipping contamination: needs --benchmarks-dir" in printed
+    assert "org/tiny-teacher" in printed and "wrote" in printed
+    assert len(_computed(caplog)) == 2 * 7
+
+    summary = {s["language"]: s for s in read_summary(out)}
+    assert set(summary) == {"de", "ja"}
+    de, ja = summary["de"], summary["ja"]
+    for key in (
+        "teacher", "language", "prompt_diversity", "response_diversity", "perplexity",
+        "rubric_score", "prompt_length", "response_length", "valid_rate",
+        "language_match_rate", "duplicate_rate", "near_duplicate_rate", "judge_parse_rate",
+        "contamination_rate", "n_rows", "n_valid",
+    ):  # fmt: skip
+        assert key in de, key
+    assert de["teacher"] == "org/tiny-teacher"
+    assert (de["n_rows"], de["n_valid"], de["valid_rate"]) == (5, 4, 0.8)
+    assert de["language_match_rate"] == 0.8  # the empty row has no detected language
+    assert ja["language_match_rate"] == 0.75 and ja["valid_rate"] == 0.75
+    assert de["duplicate_rate"] == 0.25  # one repeated pair among 4 valid rows
+    assert de["near_duplicate_rate"] >= 0.25 and ja["duplicate_rate"] == 0.0
+    for s in (de, ja):
+        assert 0.0 < s["prompt_diversity"] < 2.0 and 0.0 < s["response_diversity"] < 2.0
+        assert s["perplexity"] > 1.0 and math.isfinite(s["perplexity"])
+        assert s["prompt_length"] > 0 and s["response_length"] > 0
+        assert s["rubric_score"] is None and s["judge_parse_rate"] == 0.0  # garbage judge
+        assert s["n_unparseable"] == s["n_valid"]
+        assert s["contamination_rate"] is None  # skipped, not zero
+        assert 0 < s["response_distinct_1"] <= 1.0
+
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(out / ROWS_FILE).to_pylist()
+    assert len(rows) == 4 + 3  # valid rows only
+    assert {r["seed_id"] for r in rows if r["language"] == "de"} == {
+        "de-0000", "de-0001", "de-0003", "de-0004"
+    }  # fmt: skip
+    for r in rows:
+        assert r["perplexity"] > 1.0 and r["prompt_length"] > 0 and r["response_length"] > 0
+        assert r["rubric_score"] is None
+
+    # A rerun recomputes nothing and loads no model: every cache file is untouched.
+    before = _caches(out)
+    caplog.clear()
+    assert main(argv) == 0
+    assert _computed(caplog) == []
+    assert _caches(out) == before
+    assert read_summary(out) == list(summary.values())
+
+    # Resume: delete one cache, corrupt another (a crash mid-write would not, but a
+    # disk might); exactly those two are recomputed.
+    (out / "org__tiny-teacher" / "de" / "fluency.json").unlink()
+    (out / "org__tiny-teacher" / "ja" / "diversity.json").write_text("{not json")
+    caplog.clear()
+    assert main(argv) == 0
+    assert sorted(_computed(caplog)) == [
+        "computed diversity for org__tiny-teacher/ja",
+        "computed fluency for org__tiny-teacher/de",
+    ]
+    after = _caches(out)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {
+        "org__tiny-teacher/de/fluency.json",
+        "org__tiny-teacher/de/fluency_rows.parquet",
+        "org__tiny-teacher/ja/diversity.json",
+    }
+    assert read_summary(out) == list(summary.values())  # same numbers again
+
+
+def test_metric_alone_changed_input_and_contamination(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys
+) -> None:
+    caplog.set_level(logging.INFO, logger="harness.intrinsic.run")
+    out = tmp_path / "metrics"
+    bench = tmp_path / "bench" / "mgsm" / "de"
+    bench.mkdir(parents=True)
+    item = {
+        "question": DE[0][0] + " " + DE[0][1] + " Antwort mit Rechenweg bitte",
+        "answer_number": 3,
+    }
+    (bench / "test.jsonl").write_text(json.dumps(item, ensure_ascii=False) + "\n")
+
+    path = compute_intrinsic(
+        data_dir, out, metrics=("lexical", "contamination"), benchmarks_dir=str(tmp_path / "bench"),
+        progress=False,
+    )  # fmt: skip
+    assert path == out / SUMMARY_FILE
+    summary = {s["language"]: s for s in read_summary(path)}
+    de, ja = summary["de"], summary["ja"]
+    assert de["prompt_distinct_1"] > 0 and de["perplexity"] is None
+    assert de["contamination_rate"] == 0.25 and de["contamination_items_matched"] == 1
+    assert ja["contamination_rate"] is None and ja["contamination_items"] == 0  # no ja files
+
+    # The judge alone, without --judge: a one-line notice, no error, nothing computed.
+    caplog.clear()
+    compute_intrinsic(data_dir, out, metrics=("judge",), progress=False)
+    assert "skipping judge: needs --judge" in capsys.readouterr().out
+    assert _computed(caplog) == []
+
+    # New data invalidates that dataset's caches (and only its), on the next run.
+    write_dataset(data_dir / "org__tiny-teacher" / "de", DE[:3], "de", {2: "empty"})
+    caplog.clear()
+    compute_intrinsic(
+        data_dir, out, metrics=("lexical", "contamination"), benchmarks_dir=str(tmp_path / "bench"),
+        progress=False,
+    )  # fmt: skip
+    assert sorted(_computed(caplog)) == [
+        "computed contamination for org__tiny-teacher/de",
+        "computed lexical for org__tiny-teacher/de",
+    ]
+    assert read_summary(path)[0]["n_rows"] == 3
+
+
+def test_errors_name_the_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    empty_root = tmp_path / "nothing"
+    empty_root.mkdir()
+    assert main(["intrinsic", str(empty_root), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no collected datasets under" in err and str(empty_root) in err
+    assert len(err.splitlines()) == 1
+
+    assert main(["intrinsic", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+    data = write_dataset(tmp_path / "d" / "t" / "de", [], "de", {})
+    assert (
+        main(
+            [
+                "intrinsic",
+                str(tmp_path / "d"),
+                "--out",
+                str(tmp_path / "m"),
+                "--metrics",
+                "validity",
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "holds no rows" in err and str(data) in err
+
+    with pytest.raises(SystemExit):
+        main(["intrinsic", str(tmp_path / "d"), "--metrics", "validity,bogus"])
