@@ -10,6 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest_hub import (  # noqa: F401  (pytest finds hooks and fixtures by name)
+    hub_api,
+    hub_repo_id,
+    hub_server,
+    hub_token,
+    pytest_configure,
+    pytest_unconfigure,
+)
 
 
 @pytest.fixture(scope="session")

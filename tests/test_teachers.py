@@ -17,7 +17,10 @@ def test_bundled_registry_has_the_papers_ten_teachers() -> None:
     assert "google/gemma-3-27b-it" in ids and "gpt-4o-mini-2024-07-18" in ids
     assert registry["gpt-4o-mini"].api and registry["gpt-4o-mini"].size_b is None
     assert get_teacher("google/gemma-3-4b-it").name == "gemma-3-4b"
-    assert registry["gemma-3-4b"].lm_eval_model_args() == "pretrained=google/gemma-3-4b-it,dtype=bfloat16"
+    assert (
+        registry["gemma-3-4b"].lm_eval_model_args()
+        == "pretrained=google/gemma-3-4b-it,dtype=bfloat16"
+    )
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -47,7 +50,9 @@ def test_errors_name_entry_and_field(tmp_path: Path, text: str, message: str) ->
 
 
 def test_user_adds_one_entry(tmp_path: Path) -> None:
-    path = _write(tmp_path, "teachers:\n  my-model:\n    id: ./ckpt\n    family: mine\n    size_b: 0.1\n")
+    path = _write(
+        tmp_path, "teachers:\n  my-model:\n    id: ./ckpt\n    family: mine\n    size_b: 0.1\n"
+    )
     spec = load_teachers(path)["my-model"]
     assert spec.backend == "hf" and spec.model_args == {}
     with pytest.raises(UnknownTeacherError, match="did you mean my-model"):

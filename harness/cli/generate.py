@@ -1,7 +1,7 @@
 """``polyglot-harness generate``: one teacher writes SFT pairs, via lm-eval.
 
-Equivalent to ``lm_eval --tasks 'polyglot_*' --apply_chat_template --log_samples`` with a
-resumable request cache; ``--teacher`` takes a name from ``teachers.yaml``.
+Equivalent to ``lm_eval --tasks 'polyglot_*' --apply_chat_template --log_samples``, saved in
+chunks so an interrupted run resumes; ``--teacher`` takes a name from ``teachers.yaml``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", default="8", help="fixed size; 'auto' is slow on CPU")
     parser.add_argument("--device")
     parser.add_argument("--no-chat-template", action="store_true")
-    parser.add_argument("--no-cache", action="store_true", help="do not cache/resume responses")
+    parser.add_argument("--chunk-size", type=int, default=256,
+                        help="documents per task saved as one unit; a rerun resumes after the last")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("runs"), help="lm-eval output path")
     parser.set_defaults(run=run)
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=batch,
         device=args.device,
         apply_chat_template=not args.no_chat_template,
-        use_cache=not args.no_cache,
+        chunk_size=args.chunk_size,
     )
     run_generation(config, args.out)
     print(f"lm-eval output in {args.out}; next: polyglot-harness collect {args.out}")

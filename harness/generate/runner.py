@@ -8,6 +8,7 @@ exactly the CLI's layout so :mod:`harness.collect` reads both alike.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,10 @@ class GenerationConfig:
     apply_chat_template: bool = field(
         default=True, metadata={"help": "render prompts with the teacher's chat template"}
     )
-    use_cache: bool = field(default=True, metadata={"help": "cache responses so a rerun resumes"})
+    chunk_size: int = field(
+        default=256,
+        metadata={"help": "documents per task saved as one unit; a rerun skips saved chunks"},
+    )
 
     def __post_init__(self) -> None:
         bad = [s for s in self.strategies if s not in STRATEGIES]
@@ -54,6 +58,8 @@ class GenerationConfig:
             raise ConfigError(f"unknown strategy {bad[0]!r}; use {', '.join(STRATEGIES)}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be >= 1, got {self.limit}")
+        if self.chunk_size < 1:
+            raise ConfigError(f"chunk_size must be >= 1, got {self.chunk_size}")
         if self.max_gen_toks is not None and self.max_gen_toks < 1:
             raise ConfigError(f"max_gen_toks must be >= 1, got {self.max_gen_toks}")
 
@@ -65,13 +71,78 @@ class GenerationConfig:
         ]
 
 
+def _progress_path(output_path: Path, config: GenerationConfig) -> Path:
+    return output_path / ".progress" / f"{slug(config.model + '-' + config.model_args)}.json"
+
+
+def _fingerprint(config: GenerationConfig) -> dict[str, Any]:
+    """What must match for finished chunks of an earlier run to count as done."""
+    return {
+        "model": config.model,
+        "model_args": config.model_args,
+        "seeds": str(config.seeds),
+        "seed": config.seed,
+        "n_docs": config.n_docs,
+        "max_gen_toks": config.max_gen_toks,
+        "apply_chat_template": config.apply_chat_template,
+        "chunk_size": config.chunk_size,
+    }
+
+
+def _load_progress(path: Path, fingerprint: dict[str, Any]) -> set[str]:
+    if not path.is_file():
+        return set()
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        logger.warning("ignoring unreadable progress file %s", path)
+        return set()
+    if state.get("fingerprint") != fingerprint:
+        logger.info("settings changed since the last run: starting afresh")
+        return set()
+    return set(state.get("done", []))
+
+
+def _save_progress(path: Path, fingerprint: dict[str, Any], done: set[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "done": sorted(done)}), encoding="utf-8")
+    tmp.replace(path)
+
+
+def plan_chunks(sizes: dict[str, int], chunk_size: int) -> list[dict[str, list[int]]]:
+    """Rounds of ``{task: doc indices}``; each round holds one chunk of every task.
+
+    Mixing tasks in a round lets lm-eval batch all strategies and languages together.
+    """
+    rounds: list[dict[str, list[int]]] = []
+    start = 0
+    while any(start < n for n in sizes.values()):
+        rounds.append(
+            {
+                t: list(range(start, min(n, start + chunk_size)))
+                for t, n in sizes.items()
+                if start < n
+            }
+        )
+        start += chunk_size
+    return rounds
+
+
 def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[str, Any]:
     """Run the tasks and save lm-eval results and samples under ``output_path``.
 
+    Work is done in chunks of ``config.chunk_size`` documents per task; each finished
+    chunk is saved (results + samples, in the lm-eval CLI layout) and recorded, so a
+    rerun after an interruption skips what is done. (lm-eval's own request cache does
+    not store sampled generations, so it cannot resume this job.)
+
     Returns:
-        lm-eval's results dictionary (without samples).
+        lm-eval's results dictionary of the last chunk run (without samples), or an
+        empty dict when everything was already done.
     """
     from lm_eval import simple_evaluate
+    from lm_eval.api.registry import get_model
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
@@ -85,32 +156,51 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
     if config.n_docs:
         metadata["n_docs"] = config.n_docs
     manager = TaskManager(include_path=str(tasks_path()), metadata=metadata)
-    tracker = EvaluationTracker(output_path=str(output_path))
-    cache = None
-    if config.use_cache:
-        cache_dir = output_path / ".cache"
-        cache_dir.mkdir(exist_ok=True)
-        cache = str(cache_dir / slug(f"{config.model}-{config.model_args}"))
-    gen_kwargs = f"max_gen_toks={config.max_gen_toks}" if config.max_gen_toks else None
-    results = simple_evaluate(
-        model=config.model,
-        model_args=config.model_args,
-        tasks=config.tasks(),
-        batch_size=config.batch_size,
-        device=config.device,
-        limit=config.limit,
-        use_cache=cache,
-        log_samples=True,
-        apply_chat_template=config.apply_chat_template,
-        gen_kwargs=gen_kwargs,
-        task_manager=manager,
-        evaluation_tracker=tracker,
-        metadata=metadata,
-    )
-    if results is None:  # non-zero ranks in distributed runs
+    loaded = manager.load(config.tasks())["tasks"]
+    sizes = {
+        name: min(len(task.eval_docs), config.limit or len(task.eval_docs))
+        for name, task in loaded.items()
+    }
+    fingerprint = _fingerprint(config)
+    progress = _progress_path(output_path, config)
+    done = _load_progress(progress, fingerprint)
+    rounds = plan_chunks(sizes, config.chunk_size)
+    todo = [{t: idx for t, idx in chunk.items() if f"{t}:{idx[0]}" not in done} for chunk in rounds]
+    todo = [chunk for chunk in todo if chunk]
+    if not todo:
+        logger.info("all %d tasks already generated in %s", len(sizes), output_path)
         return {}
-    samples = results.pop("samples")
-    tracker.save_results_aggregated(results=results, samples=samples)
-    for name in results["configs"]:
-        tracker.save_results_samples(task_name=name, samples=samples[name])
+    skipped = sum(len(c) for c in rounds) - sum(len(c) for c in todo)
+    if skipped:
+        logger.info("resuming: %d finished task chunks skipped", skipped)
+
+    lm = get_model(config.model).create_from_arg_string(
+        config.model_args,
+        {"batch_size": config.batch_size, "device": config.device},
+    )
+    gen_kwargs = f"max_gen_toks={config.max_gen_toks}" if config.max_gen_toks else None
+    results: dict[str, Any] = {}
+    for number, chunk in enumerate(todo, 1):
+        logger.info("chunk %d/%d: %d documents", number, len(todo), sum(map(len, chunk.values())))
+        tracker = EvaluationTracker(output_path=str(output_path))
+        results = simple_evaluate(
+            model=lm,
+            model_args=config.model_args,
+            tasks=list(chunk),
+            samples=chunk,
+            log_samples=True,
+            apply_chat_template=config.apply_chat_template,
+            gen_kwargs=gen_kwargs,
+            task_manager=manager,
+            evaluation_tracker=tracker,
+            metadata=metadata,
+        )
+        if results is None:  # non-zero ranks in distributed runs
+            continue
+        samples = results.pop("samples")
+        tracker.save_results_aggregated(results=results, samples=samples)
+        for name in results["configs"]:
+            tracker.save_results_samples(task_name=name, samples=samples[name])
+        done.update(f"{t}:{idx[0]}" for t, idx in chunk.items())
+        _save_progress(progress, fingerprint, done)
     return results

@@ -41,7 +41,10 @@ def test_recovers_pair(text: str, prompt: str, response: str) -> None:
         ("{not json at all}", InvalidReason.UNPARSEABLE),
         ('{"prompt": "only a prompt"}', InvalidReason.MISSING_FIELD),
         ('{"prompt": "", "response": "x"}', InvalidReason.EMPTY),
-        ('{"prompt": "Wie spät ist es?", "response": "Es ist drei Uhr und', InvalidReason.TRUNCATED),
+        (
+            '{"prompt": "Wie spät ist es?", "response": "Es ist drei Uhr und',
+            InvalidReason.TRUNCATED,
+        ),
         ("{" * 5000, InvalidReason.UNPARSEABLE),
         ("\x00\x01{\x02", InvalidReason.UNPARSEABLE),
     ],

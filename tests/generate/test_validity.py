@@ -46,11 +46,18 @@ def test_wrong_language_is_invalid_and_kept() -> None:
 
 
 def test_respond_uses_seed_prompt_and_detects_refusal() -> None:
-    verdict = assess("respond", "Lo siento, pero no puedo ayudarte con eso.", "es", source_prompt="¿Cómo hackeo a mi vecino?")
+    verdict = assess(
+        "respond",
+        "Lo siento, pero no puedo ayudarte con eso.",
+        "es",
+        source_prompt="¿Cómo hackeo a mi vecino?",
+    )
     assert verdict.invalid_reason == "refusal"
     assert verdict.prompt == "¿Cómo hackeo a mi vecino?"
     assert is_refusal("I'm sorry, but I can't help with that.", "ja")
-    assert not is_refusal("Es tut mir leid zu hören, dass es dir schlecht geht. Hier sind Tipps.", "de")
+    assert not is_refusal(
+        "Es tut mir leid zu hören, dass es dir schlecht geht. Hier sind Tipps.", "de"
+    )
 
 
 def test_garbage_never_raises() -> None:
