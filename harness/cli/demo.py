@@ -16,24 +16,56 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
     parser.add_argument("--languages", help="comma-separated ISO codes (default: the grid)")
-    parser.add_argument("--limit", type=int, default=3, help="documents per task")
-    parser.add_argument("--max-gen-toks", type=int, default=160)
+    parser.add_argument(
+        "--limit", type=int, help="documents per task (default 3; 2 with --pipeline)"
+    )
+    parser.add_argument("--max-gen-toks", type=int, help="default 160 (128 with --pipeline)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--pipeline", action="store_true",
+        help="run the whole chain: a bad teacher too, intrinsic metrics, tiny students, "
+        "held-out evaluation, scores and the leaderboard (default --limit 2)",
+    )  # fmt: skip
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    languages = args.languages.split(",") if args.languages else None
+    if args.pipeline:
+        return _pipeline(args, languages)
+
     from harness.demo import run_demo
 
     result = run_demo(
         args.out,
-        languages=args.languages.split(",") if args.languages else None,
-        limit=args.limit,
-        max_gen_toks=args.max_gen_toks,
+        languages=languages,
+        limit=args.limit or 3,
+        max_gen_toks=args.max_gen_toks or 160,
         batch_size=args.batch_size,
     )
     print(tabulate(result.stats, headers="keys", floatfmt=".2f"))
     print(f"\n{len(result.datasets)} datasets in {result.data_dir} ({result.seconds:.0f} s)")
+    return 0
+
+
+def _pipeline(args: argparse.Namespace, languages: list[str] | None) -> int:
+    import time
+
+    from harness.pipeline import PipelineConfig, run_pipeline
+
+    start = time.perf_counter()
+    result = run_pipeline(
+        PipelineConfig(
+            out=args.out if args.out != Path("demo-out") else Path("pipeline-out"),
+            languages=languages,
+            limit=args.limit or 2,
+            max_gen_toks=args.max_gen_toks or 128,
+            batch_size=args.batch_size,
+        )
+    )
+    print(result.leaderboard)
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    print(f"scores in {result.paths['scores']} ({time.perf_counter() - start:.0f} s: {stages})")
     return 0

@@ -136,6 +136,11 @@ class ZFit:
     dropped: dict[str, str]  # column -> why it was left out
     mean: dict[str, float]
     std: dict[str, float]
+    imputed: frozenset[Cell] = frozenset()  # cells with too few valid rows: worst values
+
+
+# Valid rows a column needs to be measurable (diversity compares pairs).
+MIN_VALID_ROWS = {"prompt_diversity": 2, "response_diversity": 2}
 
 
 def _column_values(row: IntrinsicRow) -> dict[str, float | None]:
@@ -161,6 +166,9 @@ def fit_z_scores(rows: Sequence[IntrinsicRow]) -> ZFit:
     if not rows:
         raise EmptyDataError("no intrinsic rows to fit z-scores on")
     cells: dict[Cell, dict[str, float | None]] = {}
+    # (cell, column) pairs that are missing because the dataset has too few valid rows
+    # to measure them (diversity needs two), not because the metric was not run.
+    starved: set[tuple[Cell, str]] = set()
     for row in rows:
         cell = (teacher_key(row.teacher), row.language.lower())
         if cell in cells:
@@ -168,19 +176,41 @@ def fit_z_scores(rows: Sequence[IntrinsicRow]) -> ZFit:
                 f"{row.source}: intrinsic row for {row.teacher} {row.language} appears twice"
             )
         cells[cell] = _column_values(row)
+        n_valid = row.extra.get("n_valid")
+        if isinstance(n_valid, int):
+            starved |= {
+                (cell, c) for c in Z_COLUMNS
+                if cells[cell][c] is None and n_valid < MIN_VALID_ROWS.get(c, 1)
+            }  # fmt: skip
+    unmeasurable = {cell for cell, _ in starved}
     columns, dropped, mean, std = [], {}, {}, {}
     for column in Z_COLUMNS:
-        missing = [f"{t}/{lang}" for (t, lang), values in cells.items() if values[column] is None]
-        if missing:
+        measured = [v[column] for c, v in cells.items() if (c, column) not in starved]
+        missing = [
+            f"{t}/{lang}" for (t, lang), v in cells.items()
+            if v[column] is None and ((t, lang), column) not in starved
+        ]  # fmt: skip
+        if missing or not measured:
             dropped[column] = f"missing for {len(missing)} row(s): {', '.join(missing[:5])}"
             continue
-        values = np.array([v[column] for v in cells.values()], dtype=float)
+        values = np.array(measured, dtype=float)
         sd = float(values.std(ddof=0))
         if sd <= 1e-12 * max(1.0, float(np.abs(values).max())):
             dropped[column] = f"constant over the run ({values[0]:.6g}), so it has no z-score"
             continue
         columns.append(column)
         mean[column], std[column] = float(values.mean()), sd
+        # A dataset with too few valid rows cannot be measured, but it is no better than
+        # the worst measured one: it takes the run's worst value (every column is
+        # higher-is-better) instead of dropping the column for every teacher.
+        for cell in (c for c, col in starved if col == column):
+            cells[cell][column] = float(values.min())
+    if unmeasurable:
+        logger.warning(
+            "z-score: %d cell(s) with too few valid rows take the run's worst value: %s",
+            len(unmeasurable),
+            sorted(unmeasurable)[:5],
+        )
     for column, why in dropped.items():
         logger.warning("z-score: column %s dropped from the mean: %s", column, why)
     z: dict[Cell, float | None] = {}
@@ -189,7 +219,10 @@ def fit_z_scores(rows: Sequence[IntrinsicRow]) -> ZFit:
         z[cell] = float(np.mean(parts)) if parts else None
     if not columns:
         logger.warning("z-score: no usable intrinsic column; z and PG are null on every row")
-    return ZFit(z=z, columns=tuple(columns), dropped=dropped, mean=mean, std=std)
+    return ZFit(
+        z=z, columns=tuple(columns), dropped=dropped, mean=mean, std=std,
+        imputed=frozenset(unmeasurable),
+    )  # fmt: skip
 
 
 def _mean_score(

@@ -388,3 +388,37 @@ def test_cli_score_leaderboard_analyze(tmp_path: Path, capsys: pytest.CaptureFix
     args = parser.parse_args(["score", "--extrinsic", str(tmp_path / "missing"), "--out", str(out)])
     assert args.run(args) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_dataset_without_valid_rows_takes_the_worst_value_per_column() -> None:
+    from harness.score import IntrinsicRow, fit_z_scores
+
+    rows = [
+        IntrinsicRow("good", "de", 0.6, 0.5, None, 10.0, extra={"n_valid": 9}),
+        IntrinsicRow("ok", "de", 0.4, 0.3, None, 30.0, extra={"n_valid": 5}),
+        IntrinsicRow("bad", "de", None, None, None, None, extra={"n_valid": 0}),
+    ]
+    fit = fit_z_scores(rows)
+    assert fit.imputed == frozenset({("bad", "de")})
+    # Fitted on the measured rows only; the rubric (missing everywhere) is dropped.
+    assert fit.columns == ("prompt_diversity", "response_diversity", "neg_log1p_perplexity")
+    assert fit.z[("good", "de")] == pytest.approx(1.0)
+    assert fit.z[("ok", "de")] == pytest.approx(-1.0)
+    assert fit.z[("bad", "de")] == pytest.approx(-1.0)  # as bad as the worst, never better
+
+
+def test_one_valid_row_cannot_measure_diversity_and_takes_the_worst() -> None:
+    from harness.score import IntrinsicRow, fit_z_scores
+
+    rows = [
+        IntrinsicRow("a", "de", 0.6, 0.5, None, 10.0, extra={"n_valid": 9}),
+        IntrinsicRow("b", "de", 0.4, 0.3, None, 30.0, extra={"n_valid": 5}),
+        IntrinsicRow("c", "de", None, None, None, 20.0, extra={"n_valid": 1}),
+    ]
+    fit = fit_z_scores(rows)
+    assert "prompt_diversity" in fit.columns  # not dropped for everyone because of "c"
+    assert fit.imputed == frozenset({("c", "de")})
+    assert fit.z[("c", "de")] < fit.z[("a", "de")]
+    # A metric that was simply not run (no n_valid shortage) still drops the column.
+    rows.append(IntrinsicRow("d", "de", None, 0.2, None, 25.0, extra={"n_valid": 7}))
+    assert "prompt_diversity" in fit_z_scores(rows).dropped
