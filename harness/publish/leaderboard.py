@@ -1,0 +1,219 @@
+"""The leaderboard dataset (score rows with lineage links) and the Space that renders it.
+
+One row per (teacher, language, student family, harness version): the ScoreRow values
+plus the repo ids and commit shas of the exact dataset and student they came from.
+Rows live in ``leaderboard.jsonl`` (sorted, so an unchanged leaderboard is byte-for-byte
+unchanged and makes no commit); the README renders the current table.
+
+Why ``--force``: a published score is a claim others cite. A re-publish may add rows
+and refresh links, but replacing a row whose values differ needs the user to say so.
+The check runs before anything is pushed (:func:`check_conflicts`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HubError, InputNotFoundError
+from harness.publish.cards import leaderboard_card, space_card
+from harness.publish.datasets import PushedDataset
+from harness.publish.models import PushedModel
+from harness.publish.plan import LEADERBOARD_FILE, PlannedRepo, RepoNames
+from harness.publish.session import HubSession
+
+logger = logging.getLogger(__name__)
+
+SPACE_FILES: tuple[str, ...] = ("app.py", "requirements.txt", "README.md")
+SPACE_CONFIG = "space_config.json"
+LINEAGE: tuple[str, ...] = (
+    "dataset_repo", "dataset_revision", "model_repo", "model_revision", "results_repo",
+)  # fmt: skip
+Key = tuple[str, str, str, str]
+
+
+def space_folder() -> Path:
+    """The checked-in Space (``leaderboard/``): in the package of a wheel, else beside it."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "leaderboard", package.parent / "leaderboard"):
+        if (candidate / "app.py").is_file():
+            return candidate
+    raise InputNotFoundError(
+        f"cannot find the leaderboard Space (leaderboard/app.py) next to {package}; "
+        "reinstall polyglot-harness or pass --no-space"
+    )
+
+
+def row_key(row: Mapping[str, Any]) -> Key:
+    """The identity of a leaderboard row."""
+    from harness.score.pgscore import family_key, teacher_key
+
+    return (
+        teacher_key(str(row["teacher"])),
+        str(row["language"]),
+        family_key(str(row["student_family"])),
+        str(row.get("harness_version")),
+    )
+
+
+def _values(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in LINEAGE}
+
+
+def build_rows(
+    scores: Sequence[Any],
+    *,
+    datasets: Sequence[PushedDataset],
+    models: Sequence[PushedModel],
+    results_repo: str | None,
+    harness_version: str,
+) -> list[dict[str, Any]]:
+    """Leaderboard rows of this run: each score with links to what produced it."""
+    from harness.score.pgscore import family_key, teacher_key
+
+    rows = []
+    for score in scores:
+        row = score.to_json() | {"harness_version": harness_version}
+        t, lang, fam = teacher_key(score.teacher), score.language, family_key(score.student_family)
+        data = next(
+            (d for d in datasets if teacher_key(d.teacher) == t and d.language == lang), None
+        )
+        model = next(
+            (m for m in models if teacher_key(m.teacher) == t and m.language == lang
+             and family_key(m.student_family) == fam),
+            None,
+        )  # fmt: skip
+        row |= {
+            "dataset_repo": data.repo_id if data else None,
+            "dataset_revision": data.revision if data else None,
+            "model_repo": model.repo_id if model else None,
+            "model_revision": model.revision if model else None,
+            "results_repo": results_repo,
+        }
+        rows.append(row)
+    return rows
+
+
+def parse_rows(text: str | None) -> list[dict[str, Any]]:
+    """The rows of a ``leaderboard.jsonl`` (``None``: no leaderboard yet)."""
+    return [json.loads(line) for line in (text or "").splitlines() if line.strip()]
+
+
+def check_conflicts(
+    existing: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]], *, force: bool
+) -> list[Key]:
+    """Keys whose published values differ from this run's; an error unless ``force``.
+
+    Only values count: a row whose scores are unchanged may get fresh revision links.
+    """
+    published = {row_key(r): _values(r) for r in existing}
+    changed = [row_key(r) for r in new if row_key(r) in published and published[row_key(r)] != _values(r)]  # fmt: skip
+    if changed and not force:
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        raise HubError(
+            f"leaderboard row {changed[0]} (teacher, language, student family, harness "
+            f"version) is already published with other values{more}; pass --force to replace it"
+        )
+    return changed
+
+
+def merge_rows(
+    existing: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Existing rows with this run's rows added or replacing theirs, sorted by key."""
+    merged = {row_key(r): dict(r) for r in existing}
+    merged.update({row_key(r): dict(r) for r in new})
+    return [merged[k] for k in sorted(merged)]  # fmt: skip
+
+
+def render_jsonl(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """Deterministic JSONL (sorted keys), so equal rows are equal bytes."""
+    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode()
+
+
+def current_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The markdown leaderboard of the newest harness version of each cell."""
+    from harness.score.pgscore import ScoreRow
+    from harness.score.tables import leaderboard
+
+    fields = set(ScoreRow.__dataclass_fields__)
+    newest: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: str(r.get("harness_version"))):
+        newest[row_key(row)[:3]] = row
+    scores = [
+        ScoreRow(**{k: (tuple(v) if k == "benchmarks" else v) for k, v in r.items() if k in fields})
+        for r in newest.values()
+    ]
+    return leaderboard(scores, tablefmt="github") if scores else "No rows yet.\n"
+
+
+def read_published(session: HubSession) -> list[dict[str, Any]]:
+    """Rows already on the Hub (none if the leaderboard repo does not exist yet)."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    repo_id = session.names.leaderboard
+
+    def download() -> str | None:
+        try:
+            path = session.api.hf_hub_download(repo_id, LEADERBOARD_FILE, repo_type="dataset")
+        except RepositoryNotFoundError:
+            return None
+        except Exception as exc:  # a repo without the file yet
+            if type(exc).__name__ in ("EntryNotFoundError", "RemoteEntryNotFoundError"):
+                return None
+            raise
+        return Path(path).read_text(encoding="utf-8")
+
+    return parse_rows(session.call(download, repo_id=repo_id, action="read leaderboard"))
+
+
+def publish_leaderboard(
+    session: HubSession, rows: Sequence[Mapping[str, Any]], *, space: bool
+) -> tuple[str, str | None]:
+    """Write the merged rows and card, then the Space; returns both head shas."""
+    repo_id = session.names.leaderboard
+    session.ensure_repo(repo_id, "dataset")
+    card = leaderboard_card(
+        rows, current_table(rows), space_id=repo_id if space else None, endpoint=session.endpoint
+    )
+    files = {LEADERBOARD_FILE: render_jsonl(rows), "README.md": card.encode()}
+    sha = session.commit(repo_id, "dataset", files, f"Update leaderboard ({len(rows)} rows)")
+    space_sha = publish_space(session) if space else None
+    return sha, space_sha
+
+
+def space_files(names: RepoNames, *, private: bool) -> dict[str, bytes]:
+    """The Space's files: the checked-in app plus the dataset it should read."""
+    folder = space_folder()
+    files = {name: (folder / name).read_bytes() for name in SPACE_FILES}
+    readme = files["README.md"].decode("utf-8")
+    files["README.md"] = space_card(
+        readme, dataset_repo=names.leaderboard, private=private
+    ).encode()
+    config = {"dataset": names.leaderboard}
+    files[SPACE_CONFIG] = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+    return files
+
+
+def publish_space(session: HubSession) -> str:
+    """Create (or update) the Gradio Space that renders the leaderboard dataset."""
+    repo_id = session.names.leaderboard
+    session.ensure_repo(repo_id, "space", space_sdk="gradio")
+    files = space_files(session.names, private=session.private is not False)
+    return session.commit(repo_id, "space", files, "Update leaderboard app")
+
+
+def plan_leaderboard(n_rows: int, names: RepoNames, *, space: bool) -> list[PlannedRepo]:
+    """The leaderboard repos a publish would write (for ``--dry-run``)."""
+    planned = [
+        PlannedRepo(
+            names.leaderboard, "dataset", (LEADERBOARD_FILE, "README.md"), n_rows,
+            "merged with rows already published",
+        )
+    ]  # fmt: skip
+    if space:
+        planned.append(PlannedRepo(names.leaderboard, "space", (*SPACE_FILES, SPACE_CONFIG), note="sdk: gradio"))  # fmt: skip
+    return planned

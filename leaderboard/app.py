@@ -1,0 +1,253 @@
+"""The Polyglot leaderboard Space: which language model teaches best, per language.
+
+Self-contained on purpose: the Space installs only ``leaderboard/requirements.txt``
+(gradio, pandas, huggingface_hub), never polyglot-harness, so this file must not import
+``harness``. It reads score rows either from a local ``scores.jsonl`` (what
+``polyglot-harness score`` writes) or from the leaderboard dataset that
+``polyglot-harness publish`` pushes (``leaderboard.jsonl``; those rows add Hub links
+to the exact dataset and student revisions).
+
+Run it locally::
+
+    python leaderboard/app.py --scores scores/            # a local run
+    python leaderboard/app.py --dataset my-org/polyglot-leaderboard   # the published one
+
+On the Space, ``space_config.json`` (written by ``publish``) names the dataset; a
+private dataset needs an ``HF_TOKEN`` secret on the Space.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+LEADERBOARD_FILE = "leaderboard.jsonl"
+SCORES_FILE = "scores.jsonl"
+SPACE_CONFIG = "space_config.json"
+ALL = "All"
+ILL_MARK = "†"
+DEFAULT_ENDPOINT = "https://huggingface.co"
+# Columns averaged per teacher; PGR-based ones carry the ill-conditioned mark.
+VALUES: dict[str, str] = {
+    "pg_score": "PG-Score",
+    "headroom_gain": "Headroom gain",
+    "pgr": "PGR",
+    "z_score": "z (intrinsic)",
+    "student_score": "Student score",
+}
+_MARKED = ("pg_score", "pgr")
+FOOTNOTE = (
+    f"{ILL_MARK} **PGR ill-conditioned**: the reference model is not clearly better than the "
+    "base on these benchmarks (reference − base within noise or negative), so PGR and "
+    "PG-Score amplify noise there; compare **headroom gain** instead."
+)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def load_rows(
+    scores: str | Path | None = None,
+    dataset: str | None = None,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+) -> list[dict[str, Any]]:
+    """Score rows from a local ``scores.jsonl`` (file or folder) or a leaderboard dataset.
+
+    Why both: developers look at a run before publishing it, the Space shows the
+    published rows; the table is the same either way.
+    """
+    if scores is not None:
+        path = Path(scores)
+        for candidate in (path, path / SCORES_FILE, path / LEADERBOARD_FILE):
+            if candidate.is_file():
+                return _read_jsonl(candidate)
+        raise FileNotFoundError(f"no {SCORES_FILE} at {path}; run `polyglot-harness score` first")
+    if dataset is None:
+        raise ValueError("pass --scores <scores.jsonl> or --dataset <org/leaderboard-repo>")
+    from huggingface_hub import hf_hub_download
+
+    local = hf_hub_download(
+        dataset, LEADERBOARD_FILE, repo_type="dataset", revision=revision, token=token
+    )
+    return _read_jsonl(Path(local))
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    kept = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return sum(kept) / len(kept) if kept else None
+
+
+def _fmt(value: float | None, ill: bool = False) -> str:
+    return "n/a" if value is None else f"{value:.3f}{ILL_MARK if ill else ''}"
+
+
+def _link(row: dict[str, Any], kind: str, endpoint: str) -> str:
+    repo, revision = row.get(f"{kind}_repo"), row.get(f"{kind}_revision")
+    if not repo:
+        return ""
+    prefix = "datasets/" if kind == "dataset" else ""
+    ref = f"/tree/{revision}" if revision else ""
+    name = "data" if kind == "dataset" else str(row.get("language"))
+    label = f"{name}@{revision[:7]}" if revision else name
+    return f"[{label}]({endpoint.rstrip('/')}/{prefix}{repo}{ref})"
+
+
+def filter_rows(
+    rows: Sequence[dict[str, Any]], language: str = ALL, family: str = ALL
+) -> list[dict[str, Any]]:
+    """Rows of one language and/or student family (``All`` keeps every value)."""
+    return [
+        r
+        for r in rows
+        if language in (ALL, None, r.get("language"))
+        and family in (ALL, None, r.get("student_family"))
+    ]
+
+
+def overall_table(rows: Sequence[dict[str, Any]], endpoint: str = DEFAULT_ENDPOINT) -> Any:
+    """One line per (teacher, student family), means over languages, best PG-Score first.
+
+    Values stay numbers so clicking a header sorts them numerically; the
+    ill-conditioned count gets its own column instead of a mark inside the number.
+    """
+    import pandas as pd
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["teacher"], row["student_family"]), []).append(row)
+    lines = []
+    for (teacher, family), members in groups.items():
+        ill = sum(bool(r.get("pgr_ill_conditioned")) for r in members)
+        line: dict[str, Any] = {"Teacher": teacher, "Student family": family}
+        for key, title in VALUES.items():
+            mean = _mean([r.get(key) for r in members])
+            line[title] = None if mean is None else round(mean, 3)
+        line["Languages"] = ", ".join(sorted({r["language"] for r in members}))
+        line["PGR ill-conditioned"] = f"{ILL_MARK} {ill}/{len(members)}" if ill else "no"
+        line["Data"] = " ".join(sorted({_link(r, "dataset", endpoint) for r in members} - {""}))
+        line["Students"] = " ".join(sorted({_link(r, "model", endpoint) for r in members} - {""}))
+        order = _mean([r.get("pg_score") for r in members])
+        lines.append((-(order if order is not None else -math.inf), teacher, line))
+    lines.sort(key=lambda item: (item[0], item[1]))
+    columns = ["Teacher", "Student family", *VALUES.values()]
+    columns += ["Languages", "PGR ill-conditioned", "Data", "Students"]
+    return pd.DataFrame([line for _, _, line in lines], columns=columns)
+
+
+def language_table(rows: Sequence[dict[str, Any]], value: str = "pg_score") -> Any:
+    """Teacher x language grid of one value (mean over the families shown)."""
+    import pandas as pd
+
+    languages = sorted({r["language"] for r in rows})
+    teachers: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        teachers.setdefault(row["teacher"], {}).setdefault(row["language"], []).append(row)
+    lines = []
+    for teacher, by_lang in teachers.items():
+        line: dict[str, Any] = {"Teacher": teacher}
+        for lang in languages:
+            members = by_lang.get(lang, [])
+            ill = value in _MARKED and any(r.get("pgr_ill_conditioned") for r in members)
+            line[lang] = _fmt(_mean([r.get(value) for r in members]), ill) if members else ""
+        members = [r for rs in by_lang.values() for r in rs]
+        avg = _mean([r.get(value) for r in members])
+        ill = value in _MARKED and any(r.get("pgr_ill_conditioned") for r in members)
+        line[f"avg {VALUES[value]}"] = _fmt(avg, ill)
+        lines.append((-(avg if avg is not None else -math.inf), teacher, line))
+    lines.sort(key=lambda item: (item[0], item[1]))
+    columns = ["Teacher", f"avg {VALUES[value]}", *languages]
+    return pd.DataFrame([line for _, _, line in lines], columns=columns)
+
+
+def build_app(rows: Sequence[dict[str, Any]], *, endpoint: str = DEFAULT_ENDPOINT) -> Any:
+    """The Gradio Blocks: filters, the overall table and the per-language breakdown."""
+    import gradio as gr
+
+    rows = list(rows)
+    languages = [ALL, *sorted({r["language"] for r in rows})]
+    families = [ALL, *sorted({r["student_family"] for r in rows})]
+    versions = sorted({str(r.get("harness_version")) for r in rows if r.get("harness_version")})
+
+    def refresh(language: str, family: str, value: str) -> tuple[Any, Any]:
+        shown = filter_rows(rows, language, family)
+        key = next(k for k, title in VALUES.items() if title == value)
+        return overall_table(shown, endpoint), language_table(shown, key)
+
+    first = refresh(ALL, ALL, VALUES["pg_score"])
+    with gr.Blocks(title="Polyglot Teachers leaderboard") as app:
+        gr.Markdown(
+            "# Polyglot Teachers leaderboard\n"
+            "How well does each language model **teach**? Students fine-tuned on its "
+            "synthetic data in each language, scored against their base and a reference "
+            f"model (PGR), plus intrinsic data quality (z). {len(rows)} score rows"
+            + (f"; polyglot-harness {', '.join(versions)}." if versions else ".")
+        )
+        with gr.Row():
+            language = gr.Dropdown(languages, value=ALL, label="Language")
+            family = gr.Dropdown(families, value=ALL, label="Student family")
+            value = gr.Dropdown(
+                list(VALUES.values()), value=VALUES["pg_score"], label="Per-language value"
+            )
+        overall = gr.Dataframe(
+            value=first[0],
+            label="Teachers (sortable: click a column header)",
+            datatype=["str", "str"]
+            + ["number"] * len(VALUES)
+            + ["str", "str"]
+            + ["markdown", "markdown"],
+            interactive=False,
+            elem_id="overall",
+        )
+        gr.Markdown("## Per-language breakdown")
+        per_language = gr.Dataframe(
+            value=first[1], label="Teacher x language", interactive=False, elem_id="per-language"
+        )
+        gr.Markdown(FOOTNOTE)
+        for control in (language, family, value):
+            control.change(refresh, [language, family, value], [overall, per_language])
+    return app
+
+
+def _space_dataset() -> str | None:
+    """The dataset named by ``publish`` next to this file (the Space's configuration)."""
+    config = Path(__file__).with_name(SPACE_CONFIG)
+    if config.is_file():
+        return json.loads(config.read_text(encoding="utf-8")).get("dataset")
+    return os.environ.get("POLYGLOT_LEADERBOARD_DATASET")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the leaderboard; on a Space (no arguments) read the published dataset."""
+    parser = argparse.ArgumentParser(description="Serve the Polyglot Teachers leaderboard.")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--scores", help="scores.jsonl (or its folder) of a local run")
+    source.add_argument("--dataset", help="leaderboard dataset repo id (org/name) on the Hub")
+    parser.add_argument("--revision", default=None, help="dataset revision (default: main)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    dataset = args.dataset or (None if args.scores else _space_dataset())
+    rows = load_rows(args.scores, dataset, revision=args.revision)
+    endpoint = os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT)
+    app = build_app(rows, endpoint=endpoint)
+    if os.environ.get("SPACE_ID"):  # on a Space the platform picks the address
+        app.launch()
+    else:
+        app.launch(server_name=args.host, server_port=args.port, show_error=True)
+
+
+if __name__ == "__main__":
+    main()

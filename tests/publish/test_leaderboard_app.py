@@ -1,0 +1,115 @@
+"""The leaderboard Space: its tables, its two data sources, and the page a browser renders."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from publish_demo import TEACHERS
+
+from harness.publish import RepoNames
+
+APP = Path(__file__).resolve().parents[2] / "leaderboard" / "app.py"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--virtual-time-budget=15000",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    spec = importlib.util.spec_from_file_location("polyglot_leaderboard_app", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tables_from_local_scores_and_from_the_published_dataset(
+    app_module, demo_run, published, hub_token
+):
+    local = app_module.load_rows(demo_run["scores"])
+    repo = RepoNames(published["org"]).leaderboard
+    hub = app_module.load_rows(dataset=repo, token=hub_token)
+    assert len(local) == len(hub) == 3
+    assert all(r["dataset_revision"] for r in hub)
+    overall = app_module.overall_table(hub, endpoint="https://hub.example")
+    assert list(overall["Teacher"]) == list(TEACHERS)  # best PG-Score first
+    assert overall.loc[0, "PGR ill-conditioned"] == "† 1/2"
+    assert "https://hub.example/datasets/" in overall.loc[0, "Data"]
+    grid = app_module.language_table(app_module.filter_rows(hub, family="tiny"))
+    assert grid.loc[0, "fr"].endswith("†") and not grid.loc[0, "de"].endswith("†")
+    only_fr = app_module.filter_rows(hub, language="fr")
+    assert [r["teacher"] for r in only_fr] == [TEACHERS[0]]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited early: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def _chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium)")  # fmt: skip
+def test_space_renders_the_published_leaderboard_in_chromium(published, hub_token, tmp_path):
+    pytest.importorskip("gradio")
+    repo = RepoNames(published["org"]).leaderboard
+    port = _free_port()
+    env = {**os.environ, "HF_TOKEN": hub_token, "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen(
+        [sys.executable, str(APP), "--dataset", repo, "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_for(url, process)
+        dom = _chromium(url, tmp_path / "profile-dom", "--dump-dom").stdout
+        shot = tmp_path / "leaderboard.png"
+        _chromium(url, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1280,900")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert "<table" in dom and "Per-language breakdown" in dom
+    for text in (*TEACHERS, "PGR ill-conditioned", "† 1/2", "1.625†", "0.425"):
+        assert text in dom, text
+    assert hub_token not in dom
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    if os.environ.get("POLYGLOT_SAVE_SCREENSHOT") == "1":
+        target = Path(__file__).resolve().parents[2] / "docs" / "leaderboard.png"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, target)
