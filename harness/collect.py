@@ -22,7 +22,7 @@ from typing import Any
 from harness.errors import EmptyDataError, InputNotFoundError
 from harness.generate.validity import assess
 from harness.naming import dataset_dir
-from harness.schema import DATA_FILE, SFTRow
+from harness.schema import DATA_FILE, SFTRow, sft_row
 
 logger = logging.getLogger(__name__)
 
@@ -128,17 +128,13 @@ def iter_rows(run: RunFile, teacher: str | None = None) -> Iterator[SFTRow]:
                 continue
             raw = _raw_output(sample)
             verdict = assess(strategy, raw, language, source_prompt=doc.get("source_prompt", ""))
-            yield SFTRow(
-                messages=[
-                    {"role": "user", "content": verdict.prompt},
-                    {"role": "assistant", "content": verdict.response},
-                ],
-                prompt=verdict.prompt,
-                response=verdict.response,
+            yield sft_row(
+                verdict.prompt,
+                verdict.response,
                 language=language,
                 strategy=strategy,
-                category=doc.get("category", ""),
                 teacher=teacher or run.teacher,
+                category=doc.get("category", ""),
                 seed_id=doc.get("seed_id", ""),
                 valid=verdict.valid,
                 invalid_reason=verdict.invalid_reason,

@@ -97,7 +97,7 @@ def _reference_data(out: Path, codes: list[str]) -> dict[str, Path]:
     """Gold seed pairs (the odd half) as collected datasets, to train the reference."""
     from datasets import Dataset
 
-    from harness.schema import DATA_FILE, sft_features
+    from harness.schema import DATA_FILE, sft_features, sft_row
     from harness.seeds import load_seed_rows
 
     paths = {}
@@ -106,19 +106,11 @@ def _reference_data(out: Path, codes: list[str]) -> dict[str, Path]:
         if not (folder / DATA_FILE).is_file():
             train, _ = split_seed_rows(load_seed_rows(code))
             rows = [
-                {
-                    "messages": [
-                        {"role": "user", "content": r["prompt"]},
-                        {"role": "assistant", "content": r["response"]},
-                    ],
-                    "prompt": r["prompt"], "response": r["response"], "language": code,
-                    "strategy": "respond", "category": r.get("category", ""),
-                    "teacher": "gold-seeds", "seed_id": r["seed_id"], "valid": True,
-                    "invalid_reason": None, "detected_language": code, "raw_output": r["response"],
-                    "task": "", "doc_id": i, "temperature": None, "top_p": None,
-                    "max_gen_toks": None, "generation_kwargs": "{}", "model_args": "",
-                    "source_prompt": r["prompt"], "run_id": "bundled",
-                }
+                sft_row(
+                    r["prompt"], r["response"], language=code, strategy="respond",
+                    teacher="gold-seeds", seed_id=r["seed_id"], category=r.get("category", ""),
+                    doc_id=i, source_prompt=r["prompt"], run_id="bundled",
+                )
                 for i, r in enumerate(train)
                 if (r.get("response") or "").strip()
             ]  # fmt: skip

@@ -89,6 +89,48 @@ class SFTRow(TypedDict):
 
 SFT_COLUMNS: tuple[str, ...] = tuple(SFTRow.__annotations__)
 
+
+def sft_row(
+    prompt: str, response: str, *, language: str, strategy: str, teacher: str, **fields: Any
+) -> SFTRow:
+    """One collected row: the pair in TRL's ``messages`` form, every other column defaulted.
+
+    Collect, the offline pipeline's gold reference data and tests all build rows here, so
+    the schema has one constructor. ``fields`` overrides any column by name.
+    """
+    unknown = set(fields) - set(SFT_COLUMNS)
+    if unknown:
+        raise TypeError(f"not SFT columns: {sorted(unknown)}")
+    row: dict[str, Any] = {
+        "messages": [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": response},
+        ],
+        "prompt": prompt,
+        "response": response,
+        "language": language,
+        "strategy": strategy,
+        "category": "",
+        "teacher": teacher,
+        "seed_id": "",
+        "valid": True,
+        "invalid_reason": None,
+        "detected_language": language,
+        "raw_output": response,
+        "task": f"polyglot_{strategy}_{language}",
+        "doc_id": -1,
+        "temperature": None,
+        "top_p": None,
+        "max_gen_toks": None,
+        "generation_kwargs": "{}",
+        "model_args": "",
+        "source_prompt": "",
+        "run_id": "",
+    }
+    row.update(fields)
+    return SFTRow(**row)  # type: ignore[typeddict-item]
+
+
 # Files a collected dataset directory holds: <out>/<teacher>/<lang>/data.parquet
 DATA_FILE = "data.parquet"
 

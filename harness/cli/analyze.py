@@ -14,6 +14,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Writes <out>/analysis.json and PNG plots (needs the 'analysis' extra).",
     )
     parser.add_argument(
+        "inputs", nargs="*", metavar="SCORES [METRICS]",
+        help="same as --scores and --intrinsic, positionally",
+    )  # fmt: skip
+    parser.add_argument(
         "--scores", default="scores", help="scores.jsonl or its folder (default: scores)"
     )
     parser.add_argument(
@@ -36,8 +40,15 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from harness.errors import HarnessError
+    from harness.errors import ConfigError, HarnessError
     from harness.score.analysis import ANALYSIS_FILE, run_analysis
+
+    if len(args.inputs) > 2:
+        raise ConfigError("analyze takes at most two positional inputs: SCORES [METRICS]")
+    if args.inputs:
+        args.scores = args.inputs[0]
+    if len(args.inputs) == 2:
+        args.intrinsic = args.inputs[1]
     from harness.score.inputs import read_intrinsic
     from harness.score.pgscore import read_scores
 

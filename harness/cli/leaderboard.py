@@ -14,6 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Tables per teacher (average and per language) and per student family; "
         "cells with an ill-conditioned PGR gap are marked.",
     )
+    parser.add_argument("scores_path", nargs="?", metavar="SCORES", help="same as --scores")
     parser.add_argument(
         "--scores", default="scores", help="scores.jsonl or its folder (default: scores)"
     )
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.score.pgscore import read_scores
     from harness.score.tables import leaderboard
 
+    if args.scores_path:
+        args.scores = args.scores_path
     values = [v.strip() for v in args.values.split(",") if v.strip()]
     try:
         rows = read_scores(args.scores)

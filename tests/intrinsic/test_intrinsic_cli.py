@@ -32,34 +32,22 @@ def write_dataset(folder: Path, pairs, language: str, invalid: dict[int, str]) -
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from harness.schema import DATA_FILE, SFT_COLUMNS
+    from harness.schema import DATA_FILE, SFT_COLUMNS, sft_row
 
     rows = []
     for i, (prompt, response) in enumerate(pairs):
         reason = invalid.get(i)
         detected = {"empty": None, "wrong_language": "en"}.get(reason or "", language)
         rows.append(
-            dict.fromkeys(SFT_COLUMNS, "")
-            | {
-                "messages": [
-                    {"role": "user", "content": prompt},
-                    {"role": "assistant", "content": response},
-                ],
-                "prompt": prompt,
-                "response": response,
-                "language": language,
-                "strategy": "generate",
-                "teacher": "org/tiny-teacher",
-                "seed_id": f"{language}-{i:04d}",
-                "valid": reason is None,
-                "invalid_reason": reason,
-                "detected_language": detected,
-                "doc_id": i,
-                "temperature": 0.8,
-                "top_p": 0.9,
-                "max_gen_toks": 256,
-            }
-        )
+            dict(
+                sft_row(
+                    prompt, response, language=language, strategy="generate",
+                    teacher="org/tiny-teacher", seed_id=f"{language}-{i:04d}",
+                    valid=reason is None, invalid_reason=reason, detected_language=detected,
+                    doc_id=i, temperature=0.8, top_p=0.9, max_gen_toks=256,
+                )
+            )
+        )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     if rows:
         table = pa.Table.from_pylist(rows)

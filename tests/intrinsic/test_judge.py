@@ -32,39 +32,24 @@ def write_dataset(folder: Path, pairs=PAIRS, language: str = "de", invalid=(2,))
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from harness.schema import DATA_FILE, SFT_COLUMNS
+    from harness.schema import DATA_FILE, SFT_COLUMNS, sft_row
 
     rows = []
     for i, (prompt, response) in enumerate(pairs):
         bad = i in invalid
         rows.append(
-            {
-                "messages": [
-                    {"role": "user", "content": prompt},
-                    {"role": "assistant", "content": response},
-                ],
-                "prompt": prompt,
-                "response": response,
-                "language": language,
-                "strategy": "generate",
-                "category": "",
-                "teacher": "org/tiny-teacher",
-                "seed_id": f"{language}-{i:04d}",
-                "valid": not bad,
-                "invalid_reason": "empty" if bad else None,
-                "detected_language": None if bad else language,
-                "raw_output": json.dumps({"prompt": prompt, "response": response}),
-                "task": f"polyglot_generate_{language}",
-                "doc_id": i,
-                "temperature": 0.8,
-                "top_p": 0.9,
-                "max_gen_toks": 256,
-                "generation_kwargs": "{}",
-                "model_args": "pretrained=org/tiny-teacher",
-                "source_prompt": "",
-                "run_id": "2026-01-01T00-00-00",
-            }
-        )
+            dict(
+                sft_row(
+                    prompt, response, language=language, strategy="generate",
+                    teacher="org/tiny-teacher", seed_id=f"{language}-{i:04d}", valid=not bad,
+                    invalid_reason="empty" if bad else None,
+                    detected_language=None if bad else language,
+                    raw_output=json.dumps({"prompt": prompt, "response": response}),
+                    doc_id=i, temperature=0.8, top_p=0.9, max_gen_toks=256,
+                    model_args="pretrained=org/tiny-teacher", run_id="2026-01-01T00-00-00",
+                )
+            )
+        )  # fmt: skip
     assert list(rows[0]) == list(SFT_COLUMNS)
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), folder / DATA_FILE)

@@ -20,37 +20,26 @@ TEXT = {
 }
 
 
-def sft_row(teacher: str, lang: str, i: int) -> dict[str, Any]:
+def demo_row(teacher: str, lang: str, i: int) -> dict[str, Any]:
     """One collected row in the SFT schema; every fourth row invalid."""
+    from harness.schema import sft_row
+
     strategy = ("generate", "translate", "respond")[i % 3]
     prompt, response = (t.format(i=i) for t in TEXT[lang])
     valid = i % 4 != 3
-    return {
-        "messages": [
-            {"role": "user", "content": prompt},
-            {"role": "assistant", "content": response},
-        ],
-        "prompt": prompt,
-        "response": response,
-        "language": lang,
-        "strategy": strategy,
-        "category": "math" if strategy == "generate" else "",
-        "teacher": teacher,
-        "seed_id": f"gsm8k-{i:010d}" if strategy == "translate" else f"{lang}-{i:04d}",
-        "valid": valid,
-        "invalid_reason": None if valid else "wrong_language",
-        "detected_language": lang if valid else "en",
-        "raw_output": json.dumps({"prompt": prompt, "response": response}),
-        "task": f"polyglot_{strategy}_{lang}",
-        "doc_id": i,
-        "temperature": 0.8,
-        "top_p": 0.95,
-        "max_gen_toks": 256,
-        "generation_kwargs": '{"do_sample": true, "temperature": 0.8}',
-        "model_args": f"pretrained={teacher}",
-        "source_prompt": "",
-        "run_id": DATE,
-    }
+    return dict(
+        sft_row(
+            prompt, response, language=lang, strategy=strategy, teacher=teacher,
+            category="math" if strategy == "generate" else "",
+            seed_id=f"gsm8k-{i:010d}" if strategy == "translate" else f"{lang}-{i:04d}",
+            valid=valid, invalid_reason=None if valid else "wrong_language",
+            detected_language=lang if valid else "en",
+            raw_output=json.dumps({"prompt": prompt, "response": response}),
+            doc_id=i, temperature=0.8, top_p=0.95, max_gen_toks=256,
+            generation_kwargs='{"do_sample": true, "temperature": 0.8}',
+            model_args=f"pretrained={teacher}", run_id=DATE,
+        )
+    )  # fmt: skip
 
 
 def write_dataset(root: Path, teacher: str, lang: str, n: int = 12) -> Path:
@@ -61,7 +50,7 @@ def write_dataset(root: Path, teacher: str, lang: str, n: int = 12) -> Path:
 
     folder = dataset_dir(root, teacher, lang)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [sft_row(teacher, lang, i) for i in range(n)]
+    rows = [demo_row(teacher, lang, i) for i in range(n)]
     Dataset.from_list(rows, features=sft_features()).to_parquet(str(folder / DATA_FILE))
     return folder
 

@@ -36,33 +36,17 @@ FAST = {  # a few cheap steps: tiny batches, short sequences, no checkpoint I/O 
 
 
 def _row(i: int, strategy: str, valid: bool) -> dict:
+    from harness.schema import sft_row
+
     prompt, response = f"Frage {i}: Wie viele Äpfel?", f"Antwort {i}: Es bleiben {i} Äpfel übrig."
-    return {
-        "messages": [
-            {"role": "user", "content": prompt},
-            {"role": "assistant", "content": response},
-        ],
-        "prompt": prompt,
-        "response": response,
-        "language": LANG,
-        "strategy": strategy,
-        "category": "",
-        "teacher": TEACHER,
-        "seed_id": f"de-{i:04d}",
-        "valid": valid,
-        "invalid_reason": None if valid else "wrong_language",
-        "detected_language": LANG if valid else "en",
-        "raw_output": response,
-        "task": f"polyglot_{strategy}_{LANG}",
-        "doc_id": i,
-        "temperature": 0.8,
-        "top_p": 0.9,
-        "max_gen_toks": 64,
-        "generation_kwargs": "{}",
-        "model_args": "",
-        "source_prompt": "",
-        "run_id": "test",
-    }
+    return dict(
+        sft_row(
+            prompt, response, language=LANG, strategy=strategy, teacher=TEACHER,
+            seed_id=f"de-{i:04d}", valid=valid, invalid_reason=None if valid else "wrong_language",
+            detected_language=LANG if valid else "en", doc_id=i, temperature=0.8, top_p=0.9,
+            max_gen_toks=64, run_id="test",
+        )
+    )  # fmt: skip
 
 
 def _write(root: Path, rows: list[dict]) -> Path:
