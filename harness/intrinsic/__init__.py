@@ -21,26 +21,32 @@ from harness.intrinsic.embed import (
     resolve_embedder,
 )
 from harness.intrinsic.fluency import PerplexityResult, perplexities, score_perplexities
+from harness.intrinsic.judge import JudgeResult, judge_dataset, parse_judgement
 from harness.intrinsic.lengths import mean_token_length, token_lengths
 from harness.intrinsic.lexical import compression_ratio, distinct_n, unit_for_language
+from harness.intrinsic.run import compute_intrinsic
 
 __all__ = [
     "DEFAULT_EMBEDDER",
     "ContaminationResult",
     "DiversityAccumulator",
+    "JudgeResult",
     "PerplexityResult",
     "compression_ratio",
+    "compute_intrinsic",
     "contamination",
     "distinct_n",
     "distinct_ri",
     "embed_texts",
     "exact_duplicate_rate",
     "iter_npy_rows",
+    "judge_dataset",
     "load_embedder",
     "mean_token_length",
     "near_duplicate_groups",
     "near_duplicate_rate",
     "normalize_text",
+    "parse_judgement",
     "perplexities",
     "resolve_embedder",
     "score_perplexities",
