@@ -33,10 +33,3 @@ mgsm_process_results = mgsm.process_results
 mrewardbench_doc_to_text = mrewardbench.doc_to_text
 mrewardbench_process_results = mrewardbench.process_results
 weighted_accuracy = mrewardbench.weighted_accuracy
-
-
-def load_heldout(**kwargs: Any) -> Any:
-    """``custom_dataset`` of the demo's held-out likelihood tasks."""
-    from harness.evaluate.heldout import load_docs
-
-    return load_docs(**kwargs)

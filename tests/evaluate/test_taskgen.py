@@ -80,3 +80,15 @@ def test_mgsm_leaf_prompt_ends_with_native_instruction() -> None:
         lines = cfg["doc_to_text"].splitlines()
         assert lines[-2] == LANGUAGES[code].number_instruction
         assert lines[-1].endswith(":")
+
+
+def test_heldout_demo_tasks_are_current(tmp_path: Path) -> None:
+    from harness.evaluate import heldout
+    from harness.paths import tasks_path
+
+    written = heldout.write(tmp_path)
+    checked_in = tasks_path() / heldout.FOLDER
+    for path in written:
+        assert (checked_in / path.name).read_text() == path.read_text(), (
+            f"{path.name} is stale: run python -m harness.evaluate.heldout"
+        )
