@@ -85,6 +85,9 @@ def build_docs(
 
     if strategy is Strategy.GENERATE:
         pool = _pool(lang.code, seeds)
+        answered = [r for r in pool if (r.get("response") or "").strip()]
+        if len(answered) >= EXAMPLES_PER_DOC:  # examples teach best with their answers
+            pool = answered
         if len(pool) < EXAMPLES_PER_DOC:
             raise EmptyDataError(
                 f"generate needs >= {EXAMPLES_PER_DOC} seed examples for {lang.code!r}, "
