@@ -194,14 +194,18 @@ def collect(
 
 
 def load_collected(path: str | Path) -> Any:
-    """Load one collected dataset (a ``data.parquet`` or its folder) as a ``Dataset``."""
+    """Load one collected dataset (a ``data.parquet`` or its folder) as a ``Dataset``.
+
+    Read in memory through pyarrow: no cache files next to the data, no progress bar.
+    """
+    import pyarrow.parquet as pq
     from datasets import Dataset
 
     path = Path(path)
     file = path / DATA_FILE if path.is_dir() else path
     if not file.is_file():
         raise InputNotFoundError(f"no collected dataset at {file}")
-    return Dataset.from_parquet(str(file))
+    return Dataset(pq.read_table(file))
 
 
 def stats_rows(dataset: Any) -> list[dict[str, Any]]:
