@@ -19,7 +19,7 @@ def slug(name: str) -> str:
     two parts so two checkpoints named ``final`` do not collide.
     """
     name = name.strip().rstrip("/")
-    if name.startswith(("/", ".", "~")):
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:  # a path, not org/name
         name = "/".join(Path(name).expanduser().parts[-2:])
     return _SLUG_BAD.sub("-", name.replace("/", "__")).strip("-") or "unnamed"
 

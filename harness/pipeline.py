@@ -120,13 +120,26 @@ def _reference_data(out: Path, codes: list[str]) -> dict[str, Path]:
     return paths
 
 
-def _train(config: PipelineConfig, base: Path, dataset: Path, out: Path) -> Path | None:
+def _students_file(out: Path, base: Path) -> Path:
+    """The demo's student family, declared like the paper's (data, not code)."""
+    path = out / "students.yaml"
+    path.write_text(
+        f"{FAMILY}:\n  base_model: {base.resolve()}\n"
+        f"  reference_model: {FAMILY} trained on gold seed pairs (students/reference)\n"
+        "  mode: full\n  description: random-init tiny Llama, the offline pipeline's student\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _train(config: PipelineConfig, dataset: Path, out: Path) -> Path | None:
     """Train one student; ``None`` when the dataset has no valid row to train on."""
     from harness.train import TrainConfig, train_student
 
     train_config = TrainConfig(
         dataset=str(dataset),
-        student=str(base),
+        student=FAMILY,
+        students_file=str(config.out / "students.yaml"),
         out=str(out),
         lora=False,
         max_steps=config.train_steps,
@@ -147,14 +160,22 @@ def _train(config: PipelineConfig, base: Path, dataset: Path, out: Path) -> Path
 
 
 def _evaluate(
-    models: dict[str, Path], languages: dict[str, list[str]], cache: Path
+    models: dict[str, Path], languages: dict[str, list[str]], evals_dir: Path
 ) -> dict[tuple[str, str], float]:
-    """Held-out score of each model on its languages, cached in ``cache`` (JSON)."""
+    """Held-out score of each model on its languages.
+
+    lm-eval's results and samples are saved under ``evals_dir`` in its CLI layout (what
+    ``publish`` pushes); the scores are also cached in ``evals_dir/heldout_scores.json``
+    so a rerun evaluates only what is missing.
+    """
     from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
     from harness.paths import tasks_path
 
+    evals_dir.mkdir(parents=True, exist_ok=True)
+    cache = evals_dir / "heldout_scores.json"
     done: dict[str, float] = json.loads(cache.read_text()) if cache.is_file() else {}
     manager = None
     for name, path in models.items():
@@ -162,6 +183,7 @@ def _evaluate(
         if not todo:
             continue
         manager = manager or TaskManager(include_path=str(tasks_path()))
+        tracker = EvaluationTracker(output_path=str(evals_dir))
         results = simple_evaluate(
             model="hf",
             model_args=f"pretrained={path},dtype=float32",
@@ -169,7 +191,13 @@ def _evaluate(
             batch_size=8,
             device="cpu",
             task_manager=manager,
+            log_samples=True,
+            evaluation_tracker=tracker,
         )
+        samples = results.pop("samples")
+        tracker.save_results_aggregated(results=results, samples=samples)
+        for task in results["configs"]:
+            tracker.save_results_samples(task_name=task, samples=samples[task])
         for code in todo:
             bpb = results["results"][task_name(code)]["bits_per_byte,none"]
             done[f"{name}|{code}"] = score_from_bits_per_byte(bpb)
@@ -204,17 +232,18 @@ def run_pipeline(config: PipelineConfig) -> PipelineResult:
 
     start = time.perf_counter()
     students_dir = out / "students"
+    _students_file(out, models[FAMILY])
     to_eval: dict[str, Path] = {"base": models[FAMILY]}
     eval_langs: dict[str, list[str]] = {"base": codes}
     for code, folder in _reference_data(out, codes).items():
-        ref = _train(config, models[FAMILY], folder, students_dir / "reference")
+        ref = _train(config, folder, students_dir / "reference")
         if ref is None:
             raise EmptyDataError(f"no gold seed data to train the {code} reference on")
         to_eval[f"reference:{code}"], eval_langs[f"reference:{code}"] = ref, [code]
     untrained: list[tuple[str, str]] = []
     for teacher in (SMOLLM2, BAD_TEACHER):
         for code in codes:
-            run = _train(config, models[FAMILY], dataset_dir(data, teacher, code), students_dir)
+            run = _train(config, dataset_dir(data, teacher, code), students_dir)
             if run is None:
                 untrained.append((teacher, code))
             else:
@@ -223,7 +252,8 @@ def run_pipeline(config: PipelineConfig) -> PipelineResult:
     _timed(seconds, "train", start)
 
     start = time.perf_counter()
-    evals = _evaluate(to_eval, eval_langs, out / "heldout_scores.json")
+    evals_dir = out / "evals"
+    evals = _evaluate(to_eval, eval_langs, evals_dir)
     rows = [
         ExtrinsicRow(role="base", student_family=FAMILY, teacher=None, target_language=None,
                      benchmark=BENCHMARK, language=c, score=evals[("base", c)], stderr=None)
@@ -246,9 +276,8 @@ def run_pipeline(config: PipelineConfig) -> PipelineResult:
                              target_language=code, benchmark=BENCHMARK, language=code,
                              score=evals[key], stderr=None)
             )  # fmt: skip
-    evals_dir = out / "evals"
-    evals_dir.mkdir(exist_ok=True)
-    with (evals_dir / "extrinsic.jsonl").open("w", encoding="utf-8") as handle:
+    extrinsic = out / "extrinsic.jsonl"
+    with extrinsic.open("w", encoding="utf-8") as handle:
         for row in rows:
             record = {k: v for k, v in asdict(row).items() if k != "source"}
             handle.write(json.dumps(record) + "\n")
@@ -261,5 +290,5 @@ def run_pipeline(config: PipelineConfig) -> PipelineResult:
         leaderboard(scores, tablefmt="github", values=("pg_score",)), encoding="utf-8"
     )
     paths = {"data": data, "metrics": metrics, "students": students_dir,
-             "evals": evals_dir, "scores": scores_path}  # fmt: skip
+             "evals": evals_dir, "extrinsic": extrinsic, "scores": scores_path}  # fmt: skip
     return PipelineResult(scores=scores, leaderboard=table, seconds=seconds, paths=paths)
