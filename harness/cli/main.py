@@ -34,6 +34,9 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "urllib3", "filelock")
+
+
 def _available() -> dict[str, object]:
     modules = {}
     for name, module in SUBCOMMANDS.items():
@@ -98,11 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"polyglot-harness: error: {exc}", file=sys.stderr)
         return 2
+    level = getattr(logging, str(args.log_level).upper(), logging.INFO)
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    if level > logging.DEBUG:  # one line per HTTP request drowns the progress that matters
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.run(args) or 0)
     except HarnessError as exc:
