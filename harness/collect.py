@@ -228,8 +228,8 @@ def stats_rows(dataset: Any) -> list[dict[str, Any]]:
                 "rows": len(rows),
                 "valid_rate": len(valid) / len(rows),
                 "lang_match_rate": sum(r["detected_language"] == language for r in rows) / len(rows),
-                "mean_prompt_chars": sum(len(r["prompt"]) for r in valid) / len(valid) if valid else 0.0,
-                "mean_response_chars": sum(len(r["response"]) for r in valid) / len(valid) if valid else 0.0,
+                "mean_prompt_chars": sum(len(r["prompt"]) for r in valid) / len(valid) if valid else None,
+                "mean_response_chars": sum(len(r["response"]) for r in valid) / len(valid) if valid else None,
                 "top_invalid": ", ".join(f"{k}:{v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3]),
             }
         )  # fmt: skip
