@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.generate.taskgen import task_name
 from harness.languages import parse_languages
 from harness.naming import slug
 from harness.schema import STRATEGIES
@@ -64,6 +63,8 @@ class GenerationConfig:
             raise ConfigError(f"max_gen_toks must be >= 1, got {self.max_gen_toks}")
 
     def tasks(self) -> list[str]:
+        from harness.generate.taskgen import task_name  # not at import: taskgen runs as __main__
+
         return [
             task_name(s, lang.code)
             for lang in parse_languages(self.languages)

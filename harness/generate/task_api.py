@@ -12,6 +12,7 @@ from typing import Any
 from harness.generate.validity import assess
 from harness.schema import TaskDoc
 
+# The per-document metrics process_results returns; taskgen aggregates the same names.
 METRICS = ("valid", "lang_match", "prompt_chars", "response_chars")
 
 
@@ -49,9 +50,10 @@ def process_results(doc: TaskDoc, results: list[str]) -> dict[str, float]:
         doc["strategy"], results[0] if results else "", doc["language"],
         source_prompt=doc["source_prompt"],
     )  # fmt: skip
-    return {
-        "valid": float(verdict.valid),
-        "lang_match": float(verdict.detected_language == doc["language"]),
-        "prompt_chars": float(len(verdict.prompt)),
-        "response_chars": float(len(verdict.response)),
-    }
+    values = (
+        verdict.valid,
+        verdict.detected_language == doc["language"],
+        len(verdict.prompt),
+        len(verdict.response),
+    )
+    return {name: float(value) for name, value in zip(METRICS, values, strict=True)}
