@@ -131,3 +131,25 @@ def test_corrupt_samples_lines_are_skipped_and_rest_kept(
     target.write_text(target.read_text() + "{not json\n", encoding="utf-8")
     written = collect(copy, tmp_path / "data")
     assert any(lang == "ja" for _, lang in written)
+
+
+def test_intrinsic_cli_on_data_collected_from_a_real_run(
+    python_api_run: Path, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from harness.cli.main import main
+    from harness.intrinsic.run import read_summary
+
+    collect(python_api_run, tmp_path / "data", teacher="tiny-random")
+    metrics = ["validity", "lengths", "lexical", "duplicates"]
+    code = main([
+        "intrinsic", str(tmp_path / "data"), "--out", str(tmp_path / "metrics"),
+        "--metrics", ",".join(metrics), "--tokenizer", str(tiny_model_dir), "--no-progress",
+    ])  # fmt: skip
+    assert code == 0
+    summary = read_summary(tmp_path / "metrics")
+    assert {(r["teacher"], r["language"]) for r in summary} == {
+        ("tiny-random", "de"),
+        ("tiny-random", "ja"),
+    }
+    for row in summary:
+        assert row["n_rows"] == 6 and row["n_valid"] == 0 and row["valid_rate"] == 0.0
