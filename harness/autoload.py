@@ -12,6 +12,7 @@ Set ``POLYGLOT_HARNESS_AUTOLOAD=0`` to switch this off (then use
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import importlib.abc
 import importlib.machinery
@@ -73,7 +74,7 @@ def prune_matches(manager: Any, patterns: list[str], names: list[str]) -> list[s
         for n in names
         if not n.startswith(EXPLICIT_ONLY)
         or n in patterns
-        or any(n.startswith(p.split("*")[0]) for p in explicit)
+        or any(fnmatch.fnmatchcase(n, p) for p in explicit)
     ]
     covered: set[str] = set()
     stack = [n for n in kept if n.startswith(PREFIX)]

@@ -22,12 +22,12 @@ from typing import Any
 from harness.errors import EmptyDataError, InputNotFoundError
 from harness.generate.validity import assess
 from harness.naming import dataset_dir
+from harness.redact import scrub_model_args
 from harness.schema import DATA_FILE, SFTRow, sft_row
 
 logger = logging.getLogger(__name__)
 
 TASK_RE = re.compile(r"^polyglot_(generate|translate|respond)_([a-z]{2,3})$")
-_SECRET_KEY = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,19 +39,6 @@ class RunFile:
     model_args: str
     run_id: str
     configs: dict[str, Any]
-
-
-def scrub_model_args(model_args: Any) -> str:
-    """``model_args`` as a string without values of secret-looking keys."""
-    if isinstance(model_args, dict):
-        items = list(model_args.items())
-    else:
-        items = [
-            tuple(p.split("=", 1)) if "=" in p else (p, "")
-            for p in str(model_args or "").split(",")
-        ]
-    kept = [f"{k}={v}" for k, v in items if k and not _SECRET_KEY.search(str(k))]
-    return ",".join(kept)
 
 
 def _teacher_from(results: dict[str, Any]) -> str:

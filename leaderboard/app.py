@@ -53,7 +53,28 @@ FOOTNOTE = (
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return newest_per_cell([json.loads(line) for line in lines if line.strip()])
+
+
+def _version_key(version: Any) -> tuple[int, ...]:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return tuple(Version(str(version)).release)
+    except InvalidVersion:
+        return (-1,)
+
+
+def newest_per_cell(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (teacher, language, family): the newest harness version's.
+
+    The leaderboard dataset keeps every version's rows; averaging them together would
+    count a cell twice and disagree with the dataset card.
+    """
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: _version_key(r.get("harness_version"))):
+        best[(str(row["teacher"]), str(row["language"]), str(row["student_family"]))] = row
+    return list(best.values())
 
 
 def load_rows(

@@ -106,3 +106,17 @@ def test_fresh_venv_from_the_wheel(tmp_path: Path, tiny_model_dir: Path) -> None
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert list(out_dir.rglob("samples_polyglot_respond_de_*.jsonl"))
+
+
+def test_explicit_eval_globs_match_as_globs() -> None:
+    from lm_eval.tasks import TaskManager
+
+    from harness.autoload import prune_matches
+
+    manager = TaskManager()
+    names = manager.match_tasks(["polyglot_eval_*_de"])
+    assert names and all(n.endswith("_de") for n in names)
+    pruned = prune_matches(
+        manager, ["polyglot_*", "polyglot_eval_*_de"], ["polyglot_eval_mgsm_es", *names]
+    )
+    assert "polyglot_eval_mgsm_es" not in pruned

@@ -72,24 +72,39 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
 
 
 def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Parse ``argv``; values from ``--config`` become defaults the command line overrides."""
-    args = parser.parse_args(argv)
-    if args.config is None:
-        return args
+    """Parse ``argv``; values from ``--config`` become defaults the command line overrides.
+
+    The file is read *before* the real parse, so it can also supply flags that are
+    otherwise required (``--org``, ``--extrinsic``) and positional inputs.
+    """
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path)
+    known, rest = pre.parse_known_args(argv)
+    command = next((t for t in rest if t in SUBCOMMANDS), None)
+    if known.config is None or command is None:
+        return parser.parse_args(argv)
     import yaml
 
     try:
-        values = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
+        values = yaml.safe_load(known.config.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read --config {args.config}: {exc}") from exc
+        raise ConfigError(f"cannot read --config {known.config}: {exc}") from exc
     if not isinstance(values, dict):
-        raise ConfigError(f"--config {args.config}: expected a mapping of flag names to values")
-    sub = _subparser(parser, args.command)
-    dests = {a.dest for a in sub._actions}
+        raise ConfigError(f"--config {known.config}: expected a mapping of flag names to values")
+    sub = _subparser(parser, command)
+    values = {str(k).replace("-", "_"): v for k, v in values.items()}
+    actions = {a.dest: a for a in sub._actions}
     for key in values:
-        if key.replace("-", "_") not in dests:
-            raise ConfigError(f"--config {args.config}: unknown key {key!r} for {args.command}")
-    sub.set_defaults(**{k.replace("-", "_"): v for k, v in values.items()})
+        if key not in actions or key in {"help", "run"}:
+            raise ConfigError(f"--config {known.config}: unknown key {key!r} for {command}")
+        action = actions[key]
+        action.required = False  # the file supplies it
+        if not action.option_strings and action.nargs is None:
+            action.nargs = "?"  # a positional the file supplies
+    for group in sub._mutually_exclusive_groups:
+        if any(a.dest in values for a in group._group_actions):
+            group.required = False
+    sub.set_defaults(**values)
     return parser.parse_args(argv)
 
 

@@ -99,7 +99,7 @@ def build_docs(
             category = CATEGORY_ORDER[i % len(CATEGORY_ORDER)]
             docs.append(
                 _doc(
-                    f"{lang.code}-gen-{i:05d}",
+                    f"{lang.code}-gen-{seed}-{i:05d}",
                     [e["seed_id"] for e in examples],
                     lang.code,
                     strategy,

@@ -8,6 +8,7 @@ exactly the CLI's layout so :mod:`harness.collect` reads both alike.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.languages import parse_languages
 from harness.naming import slug
+from harness.redact import scrub_model_args
 from harness.schema import STRATEGIES
 
 logger = logging.getLogger(__name__)
@@ -73,14 +75,16 @@ class GenerationConfig:
 
 
 def _progress_path(output_path: Path, config: GenerationConfig) -> Path:
-    return output_path / ".progress" / f"{slug(config.model + '-' + config.model_args)}.json"
+    # Named by a hash: model_args may hold credentials that must not reach file names.
+    digest = hashlib.sha1(f"{config.model}|{config.model_args}".encode()).hexdigest()[:12]
+    return output_path / ".progress" / f"{slug(config.model)}-{digest}.json"
 
 
 def _fingerprint(config: GenerationConfig) -> dict[str, Any]:
     """What must match for finished chunks of an earlier run to count as done."""
     return {
         "model": config.model,
-        "model_args": config.model_args,
+        "model_args": scrub_model_args(config.model_args),
         "seeds": str(config.seeds),
         "seed": config.seed,
         "n_docs": config.n_docs,
@@ -109,6 +113,11 @@ def _save_progress(path: Path, fingerprint: dict[str, Any], done: set[str]) -> N
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"fingerprint": fingerprint, "done": sorted(done)}), encoding="utf-8")
     tmp.replace(path)
+
+
+def _chunk_key(task: str, indices: list[int]) -> str:
+    """Start and end: a rerun with a larger ``--limit`` extends a short last chunk."""
+    return f"{task}:{indices[0]}-{indices[-1]}"
 
 
 def plan_chunks(sizes: dict[str, int], chunk_size: int) -> list[dict[str, list[int]]]:
@@ -166,7 +175,9 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
     progress = _progress_path(output_path, config)
     done = _load_progress(progress, fingerprint)
     rounds = plan_chunks(sizes, config.chunk_size)
-    todo = [{t: idx for t, idx in chunk.items() if f"{t}:{idx[0]}" not in done} for chunk in rounds]
+    todo = [
+        {t: idx for t, idx in chunk.items() if _chunk_key(t, idx) not in done} for chunk in rounds
+    ]
     todo = [chunk for chunk in todo if chunk]
     if not todo:
         logger.info("all %d tasks already generated in %s", len(sizes), output_path)
@@ -202,6 +213,6 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
         tracker.save_results_aggregated(results=results, samples=samples)
         for name in results["configs"]:
             tracker.save_results_samples(task_name=name, samples=samples[name])
-        done.update(f"{t}:{idx[0]}" for t, idx in chunk.items())
+        done.update(_chunk_key(t, idx) for t, idx in chunk.items())
         _save_progress(progress, fingerprint, done)
     return results

@@ -41,6 +41,7 @@ from harness.intrinsic.compute import (
     missing_requirement,
     params_for,
 )
+from harness.jsonl import read_jsonl
 from harness.schema import DATA_FILE
 
 logger = logging.getLogger(__name__)
@@ -310,9 +311,7 @@ def read_summary(path: str | Path) -> list[dict[str, Any]]:
         path = path / SUMMARY_FILE
     if not path.is_file():
         raise InputNotFoundError(f"no intrinsic summary at {path}")
-    return [
-        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
+    return [obj for _, obj in read_jsonl(path)]
 
 
 def format_table(summaries: Sequence[dict[str, Any]]) -> str:

@@ -47,6 +47,17 @@ def space_folder() -> Path:
     )
 
 
+def version_key(version: Any) -> tuple[int, ...]:
+    """Sortable form of a harness version: ``0.10.0`` after ``0.9.0`` (not as strings)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        parsed = Version(str(version))
+    except InvalidVersion:
+        return (-1,)
+    return (*parsed.release, 0 if parsed.pre is None else -1)
+
+
 def row_key(row: Mapping[str, Any]) -> Key:
     """The identity of a leaderboard row."""
     from harness.score.pgscore import family_key, teacher_key
@@ -141,7 +152,7 @@ def current_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
     fields = set(ScoreRow.__dataclass_fields__)
     newest: dict[tuple[str, str, str], Mapping[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: str(r.get("harness_version"))):
+    for row in sorted(rows, key=lambda r: version_key(r.get("harness_version"))):
         newest[row_key(row)[:3]] = row
     scores = [
         ScoreRow(**{k: (tuple(v) if k == "benchmarks" else v) for k, v in r.items() if k in fields})

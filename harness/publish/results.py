@@ -34,6 +34,21 @@ class PushedResults:
     files: tuple[str, ...]
 
 
+def _scrub_results(text: str) -> str:
+    """lm-eval copies ``model_args`` verbatim into results files: drop credentials."""
+    from harness.redact import scrub_model_args
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    config = data.get("config") if isinstance(data, dict) else None
+    if isinstance(config, dict) and config.get("model_args"):
+        config["model_args"] = scrub_model_args(config["model_args"])
+        return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    return text
+
+
 def staged_files(
     evals: Sequence[EvalSource], names: RepoNames, token: str | None
 ) -> dict[str, bytes]:
@@ -53,7 +68,10 @@ def staged_files(
                     f"{file} and {origin[name]} would both be published as {name}; "
                     "publish them in separate runs"
                 )
-            staged[name] = scrub(file.read_text(encoding="utf-8"), token).encode()
+            text = file.read_text(encoding="utf-8")
+            if file in source.results:
+                text = _scrub_results(text)
+            staged[name] = scrub(text, token).encode()
             origin[name] = str(file)
     return staged
 

@@ -110,6 +110,22 @@ def plan_publish(
     return planned  # fmt: skip
 
 
+def _check_endpoint(endpoint: str) -> None:
+    """``datasets.push_to_hub`` only follows ``HF_ENDPOINT``; refuse a split publish.
+
+    Without this, ``endpoint=`` would send models and the leaderboard to one Hub and the
+    synthetic data to another (huggingface.co, with the account's default visibility).
+    """
+    from huggingface_hub import constants
+
+    env_endpoint = str(constants.ENDPOINT).rstrip("/")
+    if env_endpoint != endpoint.rstrip("/"):
+        raise ConfigError(
+            f"endpoint {endpoint} differs from HF_ENDPOINT {env_endpoint}: set "
+            "HF_ENDPOINT instead, so datasets are pushed to the same Hub"
+        )
+
+
 def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport:
     """Publish a run's artefacts to the Hub (or, with ``dry_run``, list them).
 
@@ -146,6 +162,7 @@ def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport
     )
     if not session.token:
         raise HubError("no Hub token: export HF_TOKEN=<a write token> or run `hf auth login`")
+    _check_endpoint(session.endpoint)
     published: list[dict[str, Any]] = []
     if scores:
         published = read_published(session)

@@ -11,12 +11,13 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
+from harness.jsonl import read_jsonl
 from harness.naming import parse_student_run_name
 
 logger = logging.getLogger(__name__)
@@ -136,22 +137,6 @@ METRIC_FIELDS: tuple[str, ...] = (
 )
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
-    """Yield (``file:line``, object) for each non-empty line, failing with the line named."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{where}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise ConfigError(f"{where}: expected a JSON object per line")
-            yield where, obj
-
-
 def extrinsic_row_from_dict(obj: Mapping[str, Any], *, source: str) -> ExtrinsicRow:
     """Build a row from one long-format JSON object (see the README's schema)."""
     missing = [
@@ -216,7 +201,8 @@ def _pick_metric(metrics: Mapping[str, Any]) -> tuple[float, float | None] | Non
         for key in keys:
             value = metrics[key]
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                se_key = key.replace(metric + ",", metric + "_stderr,", 1)
+                name, _, filt = key.partition(",")
+                se_key = f"{name}_stderr,{filt}" if filt else f"{name}_stderr"
                 se = metrics.get(se_key)
                 se = float(se) if isinstance(se, (int, float)) and math.isfinite(se) else None
                 return float(value), se
@@ -338,7 +324,7 @@ def read_extrinsic(path: str | Path) -> list[ExtrinsicRow]:
         raise InputNotFoundError(f"extrinsic input {path} does not exist")
     rows: list[ExtrinsicRow] = []
     if path.is_file() and path.suffix == ".jsonl":
-        rows = [extrinsic_row_from_dict(obj, source=where) for where, obj in _read_jsonl(path)]
+        rows = [extrinsic_row_from_dict(obj, source=where) for where, obj in read_jsonl(path)]
     elif path.is_file():
         raise ConfigError(f"{path}: expected a .jsonl file or a folder")
     else:
@@ -347,7 +333,7 @@ def read_extrinsic(path: str | Path) -> list[ExtrinsicRow]:
             # lm-eval's --log_samples files sit next to its results: not our rows.
             if file.parent in folders or file.name.startswith("samples_"):
                 continue
-            rows += [extrinsic_row_from_dict(obj, source=where) for where, obj in _read_jsonl(file)]
+            rows += [extrinsic_row_from_dict(obj, source=where) for where, obj in read_jsonl(file)]
         for folder in folders:
             meta = _lm_eval_identity(folder)
             rows += read_lm_eval_results(folder, **meta)
@@ -375,7 +361,7 @@ def read_intrinsic(path: str | Path) -> list[IntrinsicRow]:
     else:
         files = [path]
     rows = [
-        intrinsic_row_from_dict(obj, source=where) for f in files for where, obj in _read_jsonl(f)
+        intrinsic_row_from_dict(obj, source=where) for f in files for where, obj in read_jsonl(f)
     ]
     if not rows:
         raise EmptyDataError(f"no intrinsic rows under {path}: expected {INTRINSIC_SUMMARY}")

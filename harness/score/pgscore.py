@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
+from harness.jsonl import read_jsonl
 from harness.naming import slug
 from harness.score.inputs import ExtrinsicRow, IntrinsicRow
 
@@ -280,11 +281,24 @@ def score_run(
         logger.warning("no intrinsic metrics given: z and PG are null on every row")
         z = {}
     students = _index(
-        (r for r in extrinsic if r.role == "student" and r.language == r.target_language),
+        (
+            r
+            for r in extrinsic
+            if r.role == "student" and r.language.lower() == (r.target_language or "").lower()
+        ),
         lambda r: (family_key(r.student_family), teacher_key(r.teacher), r.language.lower()),
     )
     if not students:
         raise EmptyDataError("no student rows scored in their target language")
+    suites: dict[tuple[str, str], set[tuple[str, ...]]] = defaultdict(set)
+    for (family, _, lang), rows in students.items():
+        suites[(family, lang)].add(tuple(sorted(rows)))
+    for (family, lang), found in suites.items():
+        if len(found) > 1:  # a mean over other benchmarks is not comparable
+            raise ConfigError(
+                f"students of family {family} in {lang} were evaluated on different benchmark "
+                f"sets {sorted(found)}; evaluate the missing benchmarks or drop them"
+            )
     base = _index(
         (r for r in extrinsic if r.role == "base"),
         lambda r: (family_key(r.student_family), r.language.lower()),
@@ -369,14 +383,12 @@ def read_scores(path: str | Path) -> list[ScoreRow]:
     if not path.is_file():
         raise InputNotFoundError(f"{path} not found; run `polyglot-harness score` first")
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            obj = json.loads(line)
-            obj["benchmarks"] = tuple(obj.get("benchmarks", ()))
-            try:
-                rows.append(ScoreRow(**obj))
-            except TypeError as exc:
-                raise ConfigError(f"{path}:{number}: not a score row ({exc})") from exc
+    for where, obj in read_jsonl(path):
+        obj["benchmarks"] = tuple(obj.get("benchmarks", ()))
+        try:
+            rows.append(ScoreRow(**obj))
+        except TypeError as exc:
+            raise ConfigError(f"{where}: not a score row ({exc})") from exc
     if not rows:
         raise EmptyDataError(f"{path} holds no score rows")
     return rows

@@ -23,7 +23,13 @@ from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
 from harness.naming import student_run_name
 from harness.sampling import balanced_subsample
 from harness.schema import DATA_FILE
-from harness.train.card import harness_version, read_sidecar, write_model_card, write_sidecar
+from harness.train.card import (
+    SIDECAR,
+    harness_version,
+    read_sidecar,
+    write_model_card,
+    write_sidecar,
+)
 from harness.train.config import FULL_LR, LORA_LR, TrainConfig
 from harness.train.families import (
     StudentFamily,
@@ -347,9 +353,12 @@ def train_student(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
     if done is not None and not config.overwrite:
         logger.info("%s is already trained; pass --overwrite to train it again", run_dir)
         return TrainResult(run_dir=run_dir, metadata=done, skipped=True)
-    if config.overwrite and run_dir.exists():
-        logger.info("removing %s (--overwrite)", run_dir)
-        shutil.rmtree(run_dir)
+    if config.overwrite and done is not None:
+        # Un-mark the finished run and start fresh checkpoints; the old weights stay until
+        # the new ones are saved over them, and an interrupted retrain resumes normally.
+        logger.info("retraining %s (--overwrite)", run_dir)
+        (run_dir / SIDECAR).unlink()
+        shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     trainer, info = build_trainer(plan, callbacks)

@@ -16,7 +16,7 @@ def test_generate_docs_rotate_categories_and_carry_seed_ids() -> None:
     docs = build_docs("de", "generate", n_docs=12)
     assert [d["category"] for d in docs[:10]] == list(CATEGORIES)
     assert all(len(d["seed_ids"]) == 3 for d in docs)
-    assert docs[0]["seed_id"] == "de-gen-00000"
+    assert docs[0]["seed_id"] == "de-gen-1234-00000"  # the draw's seed: two draws never collide
     assert "German (Deutsch)" in docs[0]["system_prompt"]
     assert '{"prompt":' in docs[0]["user_prompt"]
     assert build_docs("de", "generate", n_docs=12) == docs  # deterministic

@@ -77,7 +77,7 @@ def test_rerun_skips_finished_chunks_and_resumes(tmp_path: Path, tiny_model_dir:
     # Simulate an interruption after the first chunk: forget the second one.
     progress = next((tmp_path / ".progress").glob("*.json"))
     state = json.loads(progress.read_text())
-    state["done"] = ["polyglot_respond_de:0"]
+    state["done"] = ["polyglot_respond_de:0-1"]
     progress.write_text(json.dumps(state))
     first[1].unlink()
     run_generation(config, tmp_path)
@@ -88,6 +88,11 @@ def test_rerun_skips_finished_chunks_and_resumes(tmp_path: Path, tiny_model_dir:
     assert run_generation(config, tmp_path) == {}  # all done: nothing runs
     ds = load_collected(collect(tmp_path, tmp_path / "data")[(str(tiny_model_dir), "de")])
     assert len(ds) == 3
+    # A larger --limit later extends the short last chunk instead of skipping it.
+    config.limit = 4
+    run_generation(config, tmp_path)
+    ds = load_collected(collect(tmp_path, tmp_path / "data")[(str(tiny_model_dir), "de")])
+    assert sorted(ds["doc_id"]) == [0, 1, 2, 3]
 
 
 def test_lm_eval_cli_glob_then_collect_cli(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -240,3 +240,11 @@ def test_missing_token_is_a_clear_error(demo_run, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with pytest.raises(HubError, match="HF_TOKEN"):
         publish(PublishConfig(org="x", inputs=[str(demo_run["data"])]), token=None)
+
+
+def test_versions_sort_as_versions_not_strings() -> None:
+    from harness.publish.leaderboard import version_key
+
+    assert version_key("0.10.0") > version_key("0.9.0")
+    assert version_key("1.0.0") > version_key("1.0.0rc1")
+    assert version_key("not a version") < version_key("0.0.1")

@@ -422,3 +422,25 @@ def test_one_valid_row_cannot_measure_diversity_and_takes_the_worst() -> None:
     # A metric that was simply not run (no n_valid shortage) still drops the column.
     rows.append(IntrinsicRow("d", "de", None, 0.2, None, 25.0, extra={"n_valid": 7}))
     assert "prompt_diversity" in fit_z_scores(rows).dropped
+
+
+def test_stderr_of_a_bare_metric_key_is_its_own_stderr() -> None:
+    from harness.score.inputs import _pick_metric
+
+    assert _pick_metric({"acc": 0.61, "acc_stderr": 0.02}) == (0.61, 0.02)
+    assert _pick_metric({"acc,none": 0.5, "acc_stderr,none": 0.01}) == (0.5, 0.01)
+    assert _pick_metric({"acc": 0.61}) == (0.61, None)
+
+
+def test_students_scored_on_different_benchmarks_are_refused() -> None:
+    def row(role, bench, score, teacher=None):
+        return ExtrinsicRow(role=role, student_family="f", benchmark=bench, language="de",
+                            score=score, teacher=teacher, target_language="de" if teacher else None)  # fmt: skip
+
+    rows = [
+        row(r, b, 0.3 if r == "base" else 0.5) for r in ("base", "reference") for b in ("a", "b")
+    ]
+    rows += [row("student", "a", 0.4, "t1"), row("student", "b", 0.4, "t1")]
+    rows += [row("student", "a", 0.45, "t2")]  # t2 lacks benchmark b
+    with pytest.raises(ConfigError, match="different benchmark sets"):
+        score_run(rows)
