@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.errors import EmptyDataError, InputNotFoundError
 from harness.generate.validity import assess
-from harness.naming import dataset_dir
+from harness.naming import dataset_dir, model_from_args
 from harness.redact import scrub_model_args
 from harness.schema import DATA_FILE, SFTRow, sft_row
 
@@ -43,12 +43,7 @@ class RunFile:
 
 def _teacher_from(results: dict[str, Any]) -> str:
     config = results.get("config") or {}
-    args = config.get("model_args")
-    if isinstance(args, dict):
-        name = args.get("pretrained") or args.get("model")
-    else:
-        found = re.search(r"(?:^|,)(?:pretrained|model)=([^,]+)", str(args or ""))
-        name = found.group(1) if found else None
+    name = model_from_args(config.get("model_args"))
     return str(name or results.get("model_name") or config.get("model") or "unknown")
 
 

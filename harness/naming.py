@@ -7,7 +7,9 @@ family, revisions) always also lives in dataset columns and card metadata.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -22,6 +24,20 @@ def slug(name: str) -> str:
     if name.startswith(("/", ".", "~")) or name.count("/") > 1:  # a path, not org/name
         name = "/".join(Path(name).expanduser().parts[-2:])
     return _SLUG_BAD.sub("-", name.replace("/", "__")).strip("-") or "unnamed"
+
+
+def parse_model_args(model_args: Any) -> dict[str, str]:
+    """lm-eval ``model_args`` (``"k=v,k2=v2"`` or a mapping, as results files hold it)."""
+    if isinstance(model_args, Mapping):
+        return {str(k): str(v) for k, v in model_args.items()}
+    pairs = (part.split("=", 1) for part in str(model_args or "").split(",") if part.strip())
+    return {p[0].strip(): (p[1] if len(p) == 2 else "") for p in pairs}
+
+
+def model_from_args(model_args: Any) -> str | None:
+    """The model an lm-eval run loaded: ``pretrained=`` (local backends) or ``model=`` (APIs)."""
+    args = parse_model_args(model_args)
+    return args.get("pretrained") or args.get("model") or None
 
 
 def dataset_dir(root: str | Path, teacher: str, language: str) -> Path:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from harness.naming import parse_model_args
+
 # Whole key names (or their last ``_`` part): api_key, token, hf_token, secret, password,
 # auth... but not tokenizer= or max_tokens=.
 _SECRET_KEY = re.compile(
@@ -25,16 +27,9 @@ def is_secret_key(key: str) -> bool:
 
 def scrub_model_args(model_args: Any) -> str:
     """``model_args`` (string or mapping) without secret keys or URL credentials."""
-    if isinstance(model_args, dict):
-        items = [(str(k), str(v)) for k, v in model_args.items()]
-    else:
-        items = [
-            (p.split("=", 1)[0], p.split("=", 1)[1]) if "=" in p else (p, "")
-            for p in str(model_args or "").split(",")
-        ]
     kept = [
         f"{k}={_URL_CREDENTIALS.sub('<redacted>@', v)}"
-        for k, v in items
+        for k, v in parse_model_args(model_args).items()
         if k and not is_secret_key(k)
     ]
     return ",".join(kept)

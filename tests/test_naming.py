@@ -35,3 +35,16 @@ def test_hub_repo_id_is_valid_and_bounded() -> None:
     repo = hub_repo_id("my-org", "student", "olmo3", "google/gemma-3-27b-it", "de")
     assert repo == "my-org/polyglot-student-olmo3-google-gemma-3-27b-it-de"
     assert len(hub_repo_id("o", "data", "x" * 300).split("/")[1]) <= 96
+
+
+def test_model_args_parse_from_strings_and_mappings() -> None:
+    from harness.naming import model_from_args, parse_model_args
+
+    assert parse_model_args("pretrained=org/m,dtype=float32") == {
+        "pretrained": "org/m",
+        "dtype": "float32",
+    }
+    assert parse_model_args({"pretrained": "x", "batch": 8}) == {"pretrained": "x", "batch": "8"}
+    assert model_from_args("model=gpt-4o-mini,base_url=http://h") == "gpt-4o-mini"
+    assert model_from_args("pretrained=/p/ckpt,model=ignored") == "/p/ckpt"
+    assert model_from_args("") is None

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, InputNotFoundError
-from harness.naming import hub_repo_id, parse_student_run_name, slug, student_run_name
+from harness.naming import (
+    hub_repo_id,
+    parse_model_args,
+    parse_student_run_name,
+    slug,
+    student_run_name,
+)
 from harness.schema import DATA_FILE
 
 logger = logging.getLogger(__name__)
@@ -185,14 +191,10 @@ def _owner(folder: Path, students: Sequence[StudentSource]) -> str | None:
             return None
     names = [folder.name]
     for file in sorted(folder.glob("results_*.json")):
-        args = str(
-            json.loads(file.read_text(encoding="utf-8")).get("config", {}).get("model_args", "")
-        )
-        names += [
-            Path(part.split("=", 1)[1].rstrip("/")).name
-            for part in args.split(",")
-            if part.startswith("pretrained=")
-        ]
+        config = json.loads(file.read_text(encoding="utf-8")).get("config", {})
+        pretrained = parse_model_args(config.get("model_args")).get("pretrained")
+        if pretrained:
+            names.append(Path(pretrained.rstrip("/")).name)
     for name in names:
         try:
             parse_student_run_name(name)

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
 from harness.jsonl import read_jsonl
-from harness.naming import parse_student_run_name
+from harness.naming import parse_model_args, parse_student_run_name
 
 logger = logging.getLogger(__name__)
 
@@ -211,12 +211,8 @@ def _pick_metric(metrics: Mapping[str, Any]) -> tuple[float, float | None] | Non
 
 def _model_args_name(config: Mapping[str, Any]) -> str | None:
     """The basename of ``pretrained=`` in lm-eval's model_args (a string or a dict)."""
-    args = config.get("model_args")
-    if isinstance(args, str):
-        args = dict(part.split("=", 1) for part in args.split(",") if "=" in part)
-    if isinstance(args, Mapping) and args.get("pretrained"):
-        return Path(str(args["pretrained"]).rstrip("/")).name
-    return None
+    pretrained = parse_model_args(config.get("model_args")).get("pretrained")
+    return Path(pretrained.rstrip("/")).name if pretrained else None
 
 
 def read_lm_eval_results(
