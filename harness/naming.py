@@ -58,6 +58,27 @@ def parse_student_run_name(name: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+def eval_run_name(
+    role: str, student_family: str, teacher: str | None = None, language: str | None = None
+) -> str:
+    """The folder of one model's lm-eval output under the evaluate stage's ``--out``.
+
+    The role leads, so a base, its reference and its students sort apart and a base
+    named like a student run can never collide with one; the sidecar inside, not this
+    name, is what ``score`` reads.
+
+    Raises:
+        ValueError: unknown role, or a student without teacher and language.
+    """
+    if role == "student":
+        if not teacher or not language:
+            raise ValueError("a student's eval run name needs its teacher and language")
+        return f"student--{student_run_name(student_family, teacher, language)}"
+    if role in ("base", "reference"):  # per language where one model serves one language
+        return f"{role}--{slug(student_family)}" + (f"--{language}" if language else "")
+    raise ValueError(f"unknown role {role!r}; expected student, base or reference")
+
+
 def hub_repo_id(org: str, kind: str, *parts: str) -> str:
     """``org/polyglot-<kind>-<parts...>`` within the Hub's 96-character limit."""
     base = "-".join(["polyglot", kind, *(slug(p) for p in parts)])

@@ -27,10 +27,13 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "demo",
     "intrinsic": "intrinsic",
     "train": "train",
+    "evaluate": "evaluate",
     "score": "score",
     "leaderboard": "leaderboard",
     "analyze": "analyze",
     "publish": "publish",
+    "run": "run",
+    "status": "status",
 }
 
 

@@ -11,12 +11,14 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
+from harness.evaluate.heldout import BENCHMARK as HELDOUT
+from harness.evaluate.heldout import score_from_bits_per_byte
 from harness.jsonl import read_jsonl
 from harness.naming import parse_model_args, parse_student_run_name
 
@@ -37,6 +39,7 @@ _BENCHMARK_TOKENS: dict[str, str] = {
     "mrewardbench": "m_rewardbench",
     "mgsm": "mgsm",
     "belebele": "belebele",
+    HELDOUT: HELDOUT,
 }
 _TASK_RE = re.compile(
     r"^(?:polyglot_eval_)?(?P<bench>"
@@ -48,6 +51,12 @@ _TASK_RE = re.compile(
 # weighted accuracy, MGSM's the numeric match); the others cover the paper's task names.
 _METRICS: tuple[str, ...] = ("acc", "weighted_acc", "exact_match", "acc_norm")
 _FILTERS: tuple[str, ...] = ("none", "flexible-extract", "strict-match")
+# Benchmarks whose lm-eval metric is not itself a score: benchmark -> (metric, to score).
+# The held-out demo task reports only bits per byte (lower is better); its score has no
+# stderr because lm-eval reports none for bits_per_byte.
+_CONVERTED: dict[str, tuple[str, Callable[[float], float]]] = {
+    HELDOUT: ("bits_per_byte", score_from_bits_per_byte),
+}
 
 
 def _finite(value: Any, *, where: str, name: str, optional: bool = False) -> float | None:
@@ -194,9 +203,11 @@ def _filter_rank(key: str) -> tuple[int, str]:
     return (_FILTERS.index(filt) if filt in _FILTERS else len(_FILTERS), filt)
 
 
-def _pick_metric(metrics: Mapping[str, Any]) -> tuple[float, float | None] | None:
+def _pick_metric(
+    metrics: Mapping[str, Any], preference: tuple[str, ...] = _METRICS
+) -> tuple[float, float | None] | None:
     """The (score, stderr) of a task's lm-eval metrics dict, by the preference table."""
-    for metric in _METRICS:
+    for metric in preference:
         keys = sorted((k for k in metrics if k.split(",")[0] == metric), key=_filter_rank)
         for key in keys:
             value = metrics[key]
@@ -248,7 +259,10 @@ def read_lm_eval_results(
         if mapped is None:
             logger.debug("%s: task %s is not one of our benchmarks; skipped", file, task)
             continue
-        picked = _pick_metric(metrics)
+        converted = _CONVERTED.get(mapped[0])
+        picked = _pick_metric(metrics, (converted[0],) if converted else _METRICS)
+        if picked is not None and converted is not None:
+            picked = (converted[1](picked[0]), None)
         if picked is None:
             logger.warning("%s: task %s has no known score metric; skipped", file, task)
             continue

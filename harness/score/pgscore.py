@@ -367,12 +367,10 @@ def _score_cell(row, lang, s, se_s, b, se_b, r, se_r, z, benchmarks, policy: Gap
 
 def write_scores(rows: Sequence[ScoreRow], path: str | Path) -> Path:
     """Write rows as JSONL (one ScoreRow per line); returns the file written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
-    return path
+    from harness.files import atomic_write_text
+
+    text = "".join(json.dumps(row.to_json(), ensure_ascii=False) + "\n" for row in rows)
+    return atomic_write_text(path, text)
 
 
 def read_scores(path: str | Path) -> list[ScoreRow]:

@@ -129,7 +129,6 @@ def alpha_sweep(rows: Sequence[ScoreRow], alphas: Sequence[float] = ALPHAS) -> d
 
 def write_robustness(result: dict, path: str | Path) -> Path:
     """Write the sweep as indented JSON; returns the file written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    from harness.files import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")

@@ -150,3 +150,23 @@ def leaderboard(
         ill = sum(r.pgr_ill_conditioned for r in rows)
         parts.append(f"{FOOTNOTE} ({ill} of {len(rows)} rows.)")
     return "\n\n".join(parts) + "\n"
+
+
+def cost_table(hours: dict[str, dict[str, float]], *, tablefmt: str = "github") -> str:
+    """ "GPU-hours to benchmark this teacher": each teacher's own measured jobs.
+
+    Shared work (base and reference evaluations) is not in any teacher's figure: it is
+    paid once per grid, whoever is benchmarked.
+    """
+    if not hours:
+        return ""
+    body = [
+        [teacher, f"{h['gpu_h']:.3f}", f"{h['cpu_h']:.3f}", f"{h['wall_h']:.3f}"]
+        for teacher, h in sorted(hours.items(), key=lambda item: item[1]["gpu_h"])
+    ]
+    table = tabulate(
+        body, headers=["teacher", "GPU-hours", "CPU-hours", "wall hours"], tablefmt=tablefmt,
+        disable_numparse=True,
+    )  # fmt: skip
+    title = "## Cost to benchmark each teacher" if tablefmt == "github" else "Cost per teacher"
+    return f"{title}\n\n{table}"

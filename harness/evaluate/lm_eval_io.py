@@ -1,0 +1,177 @@
+"""One lm-eval call saved in lm-eval's CLI layout, with credentials kept off the disk.
+
+lm-eval copies ``model_args`` verbatim into every results file and names the output
+sub-folder after ``pretrained=``/``peft=``; API backends take keys and credentialed URLs
+there. Both are scrubbed here, between ``simple_evaluate`` returning and the tracker
+saving, so no file the evaluate stage writes (or ``publish`` later pushes) holds one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.evaluate.benchmarks import DATA_DIR_KEY
+from harness.naming import parse_model_args
+from harness.redact import is_secret_key, scrub_model_args
+
+if TYPE_CHECKING:
+    from harness.evaluate.run import EvalConfig
+
+logger = logging.getLogger(__name__)
+
+REDACTED = "<redacted>"
+
+
+@dataclass
+class LmEvalRun:
+    """Where one call's output went, and its samples (before lm-eval reshapes them)."""
+
+    results_dir: Path
+    results_file: Path
+    samples: dict[str, list[dict[str, Any]]]
+    n_requests: int
+
+
+def run_lm_eval(
+    config: EvalConfig, tasks: list[str], out: Path, results_name: str | None
+) -> LmEvalRun | None:
+    """Run ``tasks`` in one ``simple_evaluate`` call and save results and samples.
+
+    Args:
+        config: the model and run settings.
+        tasks: leaf task names.
+        out: the model's folder; lm-eval writes into ``out/<results_name>``.
+        results_name: the sub-folder earlier runs used, so a rerun adds to it and
+            ``score`` never sees two folders (two scores) of one model; ``None`` the
+            first time, when it is lm-eval's own sanitized model name.
+
+    Returns:
+        The saved run; ``None`` on a non-main process of a distributed run.
+
+    Raises:
+        OSError: lm-eval could not write the results (it only logs a warning).
+    """
+    from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
+    from lm_eval.tasks import TaskManager
+    from lm_eval.utils import sanitize_model_name
+
+    from harness.paths import tasks_path
+
+    data_dir = config.fingerprint()["data_dir"]
+    manager = TaskManager(
+        include_path=str(tasks_path()),
+        include_defaults=False,  # every suite task is ours; indexing lm-eval's takes ~15 s
+        metadata={DATA_DIR_KEY: data_dir} if data_dir else None,
+    )
+    tracker = EvaluationTracker(output_path=str(out))
+    results = simple_evaluate(
+        model=config.model,
+        model_args=config.model_args,
+        tasks=tasks,
+        batch_size=config.batch_size,
+        device=config.device,
+        limit=config.limit,
+        apply_chat_template=config.apply_chat_template,
+        gen_kwargs=config.gen_kwargs,
+        task_manager=manager,
+        log_samples=True,
+        evaluation_tracker=tracker,
+    )
+    if results is None:
+        return None
+    samples = results.pop("samples")
+    scrubbed = scrub_model_args(config.model_args)
+    results["config"]["model_args"] = scrubbed
+    results = redact_values(results, secret_values(config.model_args))
+    general = tracker.general_config_tracker
+    general.model_name = GeneralConfigTracker._get_model_name(scrubbed) or config.model
+    general.model_name_sanitized = results_name or sanitize_model_name(general.model_name)
+    n_requests = sum(len(s["arguments"]) for t in tasks for s in samples.get(t, []))
+    kept = {t: [dict(s) for s in samples.get(t, [])] for t in tasks}  # the tracker edits them
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task in tasks:
+        tracker.save_results_samples(task_name=task, samples=samples.get(task, []))
+    results_dir = out / general.model_name_sanitized
+    results_file = results_dir / f"results_{getattr(tracker, 'date_id', None)}.json"
+    if not results_file.is_file():
+        raise OSError(f"lm-eval could not save results to {results_file}; see its log above")
+    return LmEvalRun(results_dir, results_file, kept, n_requests)
+
+
+def secret_values(model_args: Any) -> list[str]:
+    """The credential values in ``model_args``: secret keys' values and URL user:password parts."""
+    values = []
+    for key, value in parse_model_args(model_args).items():
+        if is_secret_key(key) and value:
+            values.append(value)
+        elif "//" in value and "@" in value.split("//", 1)[1].split("/", 1)[0]:
+            values.append(value.split("//", 1)[1].split("@", 1)[0])
+    return sorted(values, key=len, reverse=True)
+
+
+def redact_values(obj: Any, secrets: Iterable[str]) -> Any:
+    """``obj`` with every occurrence of a secret in any string replaced.
+
+    Belt and braces next to scrubbing ``config.model_args``: lm-eval may echo model
+    arguments elsewhere (model info, future fields), and a leak is never worth a miss.
+    """
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        return obj
+    if isinstance(obj, str):
+        for secret in secrets:
+            obj = obj.replace(secret, REDACTED)
+        return obj
+    if isinstance(obj, dict):
+        return {k: redact_values(v, secrets) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact_values(v, secrets) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(redact_values(v, secrets) for v in obj)
+    return obj
+
+
+def count_tokens(
+    samples: dict[str, list[dict[str, Any]]], model_args: Any
+) -> tuple[int | None, int | None]:
+    """(prompt, generated) tokens of logged samples, by the model's tokenizer if it is local.
+
+    Prompt tokens are every string a request sends (contexts and scored continuations);
+    generated tokens are the outputs of generation requests. ``(None, None)`` when the
+    tokenizer is not a local folder: fetching one just to count is not worth it.
+    """
+    args = parse_model_args(model_args)
+    source = args.get("tokenizer") or args.get("pretrained")
+    if not source or not Path(source).expanduser().is_dir():
+        return None, None
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        logger.debug("no tokenizer at %s to count tokens: %s", source, exc)
+        return None, None
+    prompts: Counter[str] = Counter()
+    generated: Counter[str] = Counter()
+    for task_samples in samples.values():
+        for sample in task_samples:
+            for request, responses in zip(sample["arguments"], sample["resps"], strict=False):
+                prompts.update(a for a in request if isinstance(a, str))
+                if any(isinstance(a, dict) for a in request):  # generate_until: (ctx, kwargs)
+                    generated.update(r for r in responses if isinstance(r, str))
+    return _n_tokens(tokenizer, prompts), _n_tokens(tokenizer, generated)
+
+
+def _n_tokens(tokenizer: Any, texts: Counter[str]) -> int:
+    """Tokens of all texts, encoding each distinct text once (choices share contexts)."""
+    if not texts:
+        return 0
+    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return sum(len(i) * n for i, n in zip(ids, texts.values(), strict=True))
