@@ -5,7 +5,8 @@ Self-contained on purpose: the Space installs only ``leaderboard/requirements.tx
 ``harness``. It reads score rows either from a local ``scores.jsonl`` (what
 ``polyglot-harness score`` writes) or from the leaderboard dataset that
 ``polyglot-harness publish`` pushes (``leaderboard.jsonl``; those rows add Hub links
-to the exact dataset and student revisions).
+to the exact dataset and student revisions, and, for a grid run, each teacher's
+measured ``gpu_hours``). A local run's hours come from ``costs.json`` beside its scores.
 
 Run it locally::
 
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 LEADERBOARD_FILE = "leaderboard.jsonl"
 SCORES_FILE = "scores.jsonl"
 SPACE_CONFIG = "space_config.json"
+COSTS_FILE = "costs.json"
+GPU_HOURS = "GPU-hours"
 ALL = "All"
 ILL_MARK = "†"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -93,7 +96,7 @@ def load_rows(
         path = Path(scores)
         for candidate in (path, path / SCORES_FILE, path / LEADERBOARD_FILE):
             if candidate.is_file():
-                return _read_jsonl(candidate)
+                return _with_costs(_read_jsonl(candidate), candidate.parent / COSTS_FILE)
         raise FileNotFoundError(f"no {SCORES_FILE} at {path}; run `polyglot-harness score` first")
     if dataset is None:
         raise ValueError("pass --scores <scores.jsonl> or --dataset <org/leaderboard-repo>")
@@ -103,6 +106,35 @@ def load_rows(
         dataset, LEADERBOARD_FILE, repo_type="dataset", revision=revision, token=token
     )
     return _read_jsonl(Path(local))
+
+
+def _teacher_key(name: Any) -> str:
+    """A rough copy of the harness's teacher key: ``org/name`` and ``org__name`` agree."""
+    return str(name).strip().rstrip("/").replace("/", "__").lower()
+
+
+def _with_costs(rows: list[dict[str, Any]], costs: Path) -> list[dict[str, Any]]:
+    """A local run's rows with the hours its grid measured (what ``publish`` would add).
+
+    Best effort: the harness validates ``costs.json``; here a figure that is not a
+    finite number is only left out, so a damaged file never hides the scores.
+    """
+    if not costs.is_file():
+        return rows
+    try:
+        hours = json.loads(costs.read_text(encoding="utf-8"))
+    except ValueError:
+        logger.warning("ignoring %s: not valid JSON", costs)
+        return rows
+    if not isinstance(hours, dict):
+        return rows
+    by_key = {_teacher_key(k): v for k, v in hours.items() if isinstance(v, dict)}
+    for row in rows:
+        entry = by_key.get(_teacher_key(row.get("teacher")), {})
+        for field, key in (("gpu_hours", "gpu_h"), ("cpu_hours", "cpu_h")):
+            if field not in row and _mean([entry.get(key)]) is not None:
+                row[field] = entry[key]
+    return rows
 
 
 def _mean(values: Sequence[Any]) -> float | None:
@@ -142,12 +174,16 @@ def overall_table(rows: Sequence[dict[str, Any]], endpoint: str = DEFAULT_ENDPOI
 
     Values stay numbers so clicking a header sorts them numerically; the
     ill-conditioned count gets its own column instead of a mark inside the number.
+    ``GPU-hours`` is what benchmarking the teacher cost (blank where rows carry no
+    ``gpu_hours``, as in leaderboards published before it was measured).
     """
     import pandas as pd
 
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    gpu_hours: dict[str, list[Any]] = {}
     for row in rows:
         groups.setdefault((row["teacher"], row["student_family"]), []).append(row)
+        gpu_hours.setdefault(row["teacher"], []).append(row.get("gpu_hours"))
     lines = []
     for (teacher, family), members in groups.items():
         ill = sum(bool(r.get("pgr_ill_conditioned")) for r in members)
@@ -155,6 +191,8 @@ def overall_table(rows: Sequence[dict[str, Any]], endpoint: str = DEFAULT_ENDPOI
         for key, title in VALUES.items():
             mean = _mean([r.get(key) for r in members])
             line[title] = None if mean is None else round(mean, 3)
+        hours = _mean(gpu_hours[teacher])  # the teacher's whole benchmark, not this family's
+        line[GPU_HOURS] = None if hours is None else round(hours, 3)
         line["Languages"] = ", ".join(sorted({r["language"] for r in members}))
         line["PGR ill-conditioned"] = f"{ILL_MARK} {ill}/{len(members)}" if ill else "no"
         line["Data"] = " ".join(sorted({_link(r, "dataset", endpoint) for r in members} - {""}))
@@ -162,7 +200,7 @@ def overall_table(rows: Sequence[dict[str, Any]], endpoint: str = DEFAULT_ENDPOI
         order = _mean([r.get("pg_score") for r in members])
         lines.append((-(order if order is not None else -math.inf), teacher, line))
     lines.sort(key=lambda item: (item[0], item[1]))
-    columns = ["Teacher", "Student family", *VALUES.values()]
+    columns = ["Teacher", "Student family", *VALUES.values(), GPU_HOURS]
     columns += ["Languages", "PGR ill-conditioned", "Data", "Students"]
     return pd.DataFrame([line for _, _, line in lines], columns=columns)
 
@@ -225,7 +263,7 @@ def build_app(rows: Sequence[dict[str, Any]], *, endpoint: str = DEFAULT_ENDPOIN
             value=first[0],
             label="Teachers (sortable: click a column header)",
             datatype=["str", "str"]
-            + ["number"] * len(VALUES)
+            + ["number"] * (len(VALUES) + 1)
             + ["str", "str"]
             + ["markdown", "markdown"],
             interactive=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,40 @@ def test_missing_inputs_are_one_line(argv: list[str], capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("polyglot-harness") and err.count("\n") == 1
+
+
+def _scores(folder: Path) -> Path:
+    from harness.score import ScoreRow, write_scores
+
+    row = ScoreRow(
+        teacher="org/teacher", language="de", student_family="f", student_score=0.5,
+        base_score=0.4, reference_score=0.6, gap=0.2, pgr=0.5, z_score=0.1, pg_score=0.3,
+        pgr_ill_conditioned=False, headroom_gain=0.1,
+    )  # fmt: skip
+    return write_scores([row], folder / "scores.jsonl")
+
+
+def test_leaderboard_prints_and_writes_the_cost_table(tmp_path: Path, capsys) -> None:
+    _scores(tmp_path)
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    assert "GPU-hours" not in capsys.readouterr().out  # no costs.json, no cost table
+    costs = {"org/teacher": {"gpu_h": 1.5, "cpu_h": 0.25, "wall_h": 0.75}}
+    (tmp_path / "costs.json").write_text(json.dumps(costs))
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "GPU-hours to benchmark each teacher" in out
+    assert out.index("PG-Score") < out.index("GPU-hours")  # after the leaderboard
+    line = next(x for x in out.splitlines() if x.startswith("org/teacher") and "1.500" in x)
+    assert "0.250" in line and "0.750" in line
+    markdown = (tmp_path / "leaderboard.md").read_text()
+    assert "## GPU-hours to benchmark each teacher" in markdown
+    assert "| org/teacher | 1.500" in markdown
+
+
+def test_malformed_costs_is_one_line(tmp_path: Path, capsys) -> None:
+    _scores(tmp_path)
+    (tmp_path / "costs.json").write_text('{"org/teacher": {"gpu_h": -1, "cpu_h": 0, "wall_h": 0}}')
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path / 'costs.json'}" in err and "gpu_h" in err
+    assert not (tmp_path / "leaderboard.md").exists()

@@ -1,4 +1,8 @@
-"""``polyglot-harness leaderboard``: print the tables and write leaderboard.md."""
+"""``polyglot-harness leaderboard``: print the tables and write leaderboard.md.
+
+When the grid's ``costs.json`` sits beside ``scores.jsonl``, the measured GPU-hours to
+benchmark each teacher follow the score tables.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "leaderboard",
         help="print leaderboard tables from scores.jsonl and write leaderboard.md",
         description="Tables per teacher (average and per language) and per student family; "
-        "cells with an ill-conditioned PGR gap are marked.",
+        "cells with an ill-conditioned PGR gap are marked. A costs.json beside the scores "
+        "(written by `polyglot-harness run`) adds each teacher's measured GPU-hours.",
     )
     parser.add_argument("scores_path", nargs="?", metavar="SCORES", help="same as --scores")
     parser.add_argument(
@@ -41,15 +46,17 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.errors import HarnessError
     from harness.score.pgscore import read_scores
-    from harness.score.tables import leaderboard
+    from harness.score.tables import leaderboard, read_costs
 
     if args.scores_path:
         args.scores = args.scores_path
     values = [v.strip() for v in args.values.split(",") if v.strip()]
     try:
         rows = read_scores(args.scores)
+        hours = read_costs(args.scores)
         terminal = leaderboard(rows, tablefmt=args.tablefmt, values=values)
-        markdown = leaderboard(rows, tablefmt="github", values=values)
+        terminal += _costs(hours, args.tablefmt)
+        markdown = leaderboard(rows, tablefmt="github", values=values) + _costs(hours, "github")
     except HarnessError as exc:
         print(f"polyglot-harness leaderboard: {exc}", file=sys.stderr)
         return 2
@@ -64,3 +71,15 @@ def run(args: argparse.Namespace) -> int:
     print(terminal)
     print(f"wrote {out}")
     return 0
+
+
+def _costs(hours: dict[str, dict[str, float]] | None, tablefmt: str) -> str:
+    """The cost table to append after the leaderboard ("" without ``costs.json``).
+
+    Why after: the scores answer "which teacher", the hours answer "at what price",
+    and a run scored outside the grid has no measured hours to show.
+    """
+    from harness.score.tables import cost_table
+
+    table = cost_table(hours or {}, tablefmt=tablefmt)
+    return f"\n{table}\n" if table else ""

@@ -44,7 +44,7 @@ _GRID_OWNED = {
     "generation": {"model", "model_args", "languages", "strategies"},
     "intrinsic": set(),
     "train": {"dataset", "student", "out", "students_file", "overwrite"},
-    "evaluation": {"out", "role", "student_family", "languages", "model", "model_args",
+    "evaluation": {"out", "role", "student_family", "languages", "model_args",
                    "teacher", "target_language"},
 }  # fmt: skip
 TOP_LEVEL = (

@@ -306,9 +306,19 @@ def details_card(
 
 
 def leaderboard_card(
-    rows: Sequence[Mapping[str, Any]], table: str, *, space_id: str | None, endpoint: str
+    rows: Sequence[Mapping[str, Any]],
+    table: str,
+    *,
+    space_id: str | None,
+    endpoint: str,
+    costs: str = "",
 ) -> str:
-    """The leaderboard dataset's README: the rendered table, rows in ``leaderboard.jsonl``."""
+    """The leaderboard dataset's README: the rendered table, rows in ``leaderboard.jsonl``.
+
+    ``costs`` is the rendered GPU-hours table (:func:`harness.score.tables.cost_table`),
+    empty when no row carries measured hours: a model developer's first question is
+    what benchmarking their teacher costs, so the card answers it beside the scores.
+    """
     from huggingface_hub import DatasetCardData
 
     data = DatasetCardData(
@@ -324,12 +334,19 @@ def leaderboard_card(
     )
     teachers = sorted({r["teacher"] for r in rows})
     space = f"\n\nLive app: [{space_id}]({endpoint}/spaces/{space_id})." if space_id else ""
+    measured = (
+        " Rows of a benchmarked teacher carry its measured `gpu_hours`, `cpu_hours` and "
+        "`wall_hours`."
+        if costs
+        else ""
+    )
+    extra = f"\n{costs.strip()}\n" if costs else ""
     body = (
         f"# Polyglot Teachers leaderboard\n\n{len(rows)} score rows (teacher x language x "
         f"student family x harness version) over {len(teachers)} teacher(s). Each row links "
         "to the exact dataset and student revisions it was computed from "
-        f"(`dataset_repo`/`dataset_revision`, `model_repo`/`model_revision`).{space}\n\n"
-        f"{table}"
+        f"(`dataset_repo`/`dataset_revision`, `model_repo`/`model_revision`).{measured}"
+        f"{space}\n\n{table}{extra}"
     )
     return f"---\n{data.to_yaml()}\n---\n\n{body}"  # fmt: skip
 

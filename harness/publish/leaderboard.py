@@ -8,6 +8,10 @@ unchanged and makes no commit); the README renders the current table.
 Why ``--force``: a published score is a claim others cite. A re-publish may add rows
 and refresh links, but replacing a row whose values differ needs the user to say so.
 The check runs before anything is pushed (:func:`check_conflicts`).
+
+Measured costs (``gpu_hours``, ``cpu_hours``, ``wall_hours`` from the grid's
+``costs.json``) ride on each row of a teacher but are not score values: like the
+lineage links they may change on a re-publish without ``--force``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ SPACE_CONFIG = "space_config.json"
 LINEAGE: tuple[str, ...] = (
     "dataset_repo", "dataset_revision", "model_repo", "model_revision", "results_repo",
 )  # fmt: skip
+# Row field -> costs.json key: hours measured to benchmark the row's teacher.
+COSTS: dict[str, str] = {"gpu_hours": "gpu_h", "cpu_hours": "cpu_h", "wall_hours": "wall_h"}
+HOURS_DIGITS = 4  # 0.36 s: finer than any job's overhead, short enough to read
 Key = tuple[str, str, str, str]
 
 
@@ -71,7 +78,29 @@ def row_key(row: Mapping[str, Any]) -> Key:
 
 
 def _values(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in LINEAGE}
+    """The fields a published claim consists of: not lineage links, not measured costs."""
+    return {k: v for k, v in row.items() if k not in LINEAGE and k not in COSTS}
+
+
+def teacher_costs(
+    costs: Mapping[str, Mapping[str, float]] | None, teacher: str
+) -> dict[str, float | None]:
+    """The cost fields of one teacher's rows (``{}`` without ``costs.json``).
+
+    Matched by :func:`teacher_key`, so the grid's teacher names and the score rows'
+    agree whether they are full ids or slugs; a teacher without an entry gets nulls,
+    which say "not measured" where a zero would claim it was free.
+    """
+    if costs is None:
+        return {}
+    from harness.score.pgscore import teacher_key
+
+    key = teacher_key(teacher)
+    entry = next((h for name, h in costs.items() if teacher_key(name) == key), None)
+    return {
+        field: None if entry is None else round(float(entry[name]), HOURS_DIGITS)
+        for field, name in COSTS.items()
+    }
 
 
 def build_rows(
@@ -81,8 +110,13 @@ def build_rows(
     models: Sequence[PushedModel],
     results_repo: str | None,
     harness_version: str,
+    costs: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Leaderboard rows of this run: each score with links to what produced it."""
+    """Leaderboard rows of this run: each score with links to what produced it.
+
+    ``costs`` (the grid's ``costs.json``, see :func:`harness.score.tables.read_costs`)
+    adds the teacher's measured hours to each row; without it rows carry no cost fields.
+    """
     from harness.score.pgscore import family_key, teacher_key
 
     rows = []
@@ -104,6 +138,7 @@ def build_rows(
             "model_revision": model.revision if model else None,
             "results_repo": results_repo,
         }
+        row |= teacher_costs(costs, score.teacher)
         rows.append(row)
     return rows
 
@@ -134,9 +169,19 @@ def check_conflicts(
 def merge_rows(
     existing: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Existing rows with this run's rows added or replacing theirs, sorted by key."""
+    """Existing rows with this run's rows added or replacing theirs, sorted by key.
+
+    A new row without cost fields (a run scored outside the grid) keeps the published
+    row's measured hours when its values are unchanged: re-publishing the same scores
+    must not erase what was measured.
+    """
     merged = {row_key(r): dict(r) for r in existing}
-    merged.update({row_key(r): dict(r) for r in new})
+    for row in new:
+        old = merged.get(row_key(row))
+        kept = {}
+        if old is not None and not any(f in row for f in COSTS) and _values(old) == _values(row):
+            kept = {f: old[f] for f in COSTS if f in old}
+        merged[row_key(row)] = dict(row) | kept
     return [merged[k] for k in sorted(merged)]  # fmt: skip
 
 
@@ -145,20 +190,38 @@ def render_jsonl(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode()
 
 
+def _newest(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The newest harness version's row of each (teacher, language, family) cell."""
+    newest: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: version_key(r.get("harness_version"))):
+        newest[row_key(row)[:3]] = row
+    return list(newest.values())
+
+
 def current_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The markdown leaderboard of the newest harness version of each cell."""
     from harness.score.pgscore import ScoreRow
     from harness.score.tables import leaderboard
 
     fields = set(ScoreRow.__dataclass_fields__)
-    newest: dict[tuple[str, str, str], Mapping[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: version_key(r.get("harness_version"))):
-        newest[row_key(row)[:3]] = row
     scores = [
         ScoreRow(**{k: (tuple(v) if k == "benchmarks" else v) for k, v in r.items() if k in fields})
-        for r in newest.values()
+        for r in _newest(rows)
     ]
     return leaderboard(scores, tablefmt="github") if scores else "No rows yet.\n"
+
+
+def current_costs(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Measured hours per teacher (``costs.json`` keys) from the rows the table shows.
+
+    Teachers whose rows carry no ``gpu_hours`` are left out: the card shows what was
+    measured, and old leaderboards without costs get no table at all.
+    """
+    hours: dict[str, dict[str, float | None]] = {}
+    for row in _newest(rows):
+        if row.get("gpu_hours") is not None:
+            hours[str(row["teacher"])] = {name: row.get(field) for field, name in COSTS.items()}
+    return hours
 
 
 def read_published(session: HubSession) -> list[dict[str, Any]]:
@@ -185,10 +248,16 @@ def publish_leaderboard(
     session: HubSession, rows: Sequence[Mapping[str, Any]], *, space: bool
 ) -> tuple[str, str | None]:
     """Write the merged rows and card, then the Space; returns both head shas."""
+    from harness.score.tables import cost_table
+
     repo_id = session.names.leaderboard
     session.ensure_repo(repo_id, "dataset")
     card = leaderboard_card(
-        rows, current_table(rows), space_id=repo_id if space else None, endpoint=session.endpoint
+        rows,
+        current_table(rows),
+        space_id=repo_id if space else None,
+        endpoint=session.endpoint,
+        costs=cost_table(current_costs(rows)),
     )
     files = {LEADERBOARD_FILE: render_jsonl(rows), "README.md": card.encode()}
     sha = session.commit(repo_id, "dataset", files, f"Update leaderboard ({len(rows)} rows)")

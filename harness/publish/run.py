@@ -4,6 +4,10 @@ Order matters: datasets first (students' cards link their revision), then studen
 (leaderboard rows link theirs), then results, then the leaderboard and its Space. The
 leaderboard's ``--force`` check runs before the first write, so a refused publish
 leaves the Hub untouched.
+
+A ``costs.json`` beside the published ``scores.jsonl`` (the grid's measured hours per
+teacher) is read and checked before the dry-run listing, so a malformed one stops the
+run before any request; its figures ride on the leaderboard rows.
 """
 
 from __future__ import annotations
@@ -141,10 +145,12 @@ def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport
     from harness.intrinsic.run import read_summary
     from harness.publish.session import open_session
     from harness.score.pgscore import read_scores
+    from harness.score.tables import read_costs
     from harness.train.card import harness_version
 
     inputs = discover_inputs(config.inputs)
     scores: list[Any] = read_scores(inputs.scores) if inputs.scores else []
+    costs = read_costs(inputs.scores) if inputs.scores else None
     intrinsic = read_summary(inputs.metrics) if inputs.metrics else []
     version = harness_version()
     names = RepoNames(config.org)
@@ -167,7 +173,7 @@ def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport
     if scores:
         published = read_published(session)
         preview = build_rows(
-            scores, datasets=[], models=[], results_repo=None, harness_version=version
+            scores, datasets=[], models=[], results_repo=None, harness_version=version, costs=costs
         )
         report.replaced = check_conflicts(published, preview, force=config.force)  # fmt: skip
     report.datasets = publish_datasets(
@@ -184,6 +190,7 @@ def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport
             models=report.models,
             results_repo=report.results.repo_id if report.results else None,
             harness_version=version,
+            costs=costs,
         )
         merged = merge_rows(published, rows)
         report.leaderboard_rows = len(merged)

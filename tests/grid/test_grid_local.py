@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,7 +15,7 @@ import pytest
 import yaml
 from conftest import records, scores_of, small_grid, spec_of, wait_for
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.grid.driver import format_dry_run, format_status, grid_status, run_grid
 from harness.grid.graph import compile_grid
 
@@ -37,7 +38,7 @@ SMOL, BAD = "SmolLM2-135M-Instruct", "random-tiny-llama"
     ],
 )
 def test_bad_grid_files_fail_naming_the_key(tmp_path: Path, change, message) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(HarnessError, match=message):
         spec_of(small_grid(tmp_path, **change))
 
 
@@ -98,12 +99,18 @@ def test_grid_runs_every_stage_and_records_costs(finished_grid: Path) -> None:
     scores = scores_of(finished_grid)
     assert set(scores) == {(SMOL, "de", "tiny-demo"), (BAD, "de", "tiny-demo")}
     bad, smol = scores[(BAD, "de", "tiny-demo")], scores[(SMOL, "de", "tiny-demo")]
-    # The random-init teacher writes nothing valid: no student is trained; it *is* the base.
-    assert bad["pgr"] == 0.0 and bad["student_score"] == bad["base_score"]
-    assert (
-        finished_grid / "students" / "tiny-demo--random-tiny-llama--de" / "untrained.json"
-    ).is_file()
-    assert smol["pg_score"] > bad["pg_score"]
+    assert smol["pg_score"] > bad["pg_score"]  # measured, not built in: it could fail
+    for teacher in (SMOL, BAD):
+        summary = json.loads(
+            (finished_grid / "metrics" / teacher / "de" / "summary.jsonl").read_text()
+        )
+        run = finished_grid / "students" / f"tiny-demo--{teacher}--de"
+        row = scores[(teacher, "de", "tiny-demo")]
+        if summary["n_valid"] == 0:  # nothing to train on: the student *is* the base
+            assert (run / "untrained.json").is_file() and row["pgr"] == 0.0
+            assert row["student_score"] == row["base_score"]
+        else:
+            assert (run / "polyglot_run.json").is_file() and not (run / "untrained.json").exists()
     jobs = compile_grid(spec_of(small_grid(finished_grid)))
     costs = records(finished_grid, "costs.jsonl")
     assert sorted(c["key"] for c in costs) == sorted(j.key for j in jobs)
@@ -196,3 +203,37 @@ def test_new_teacher_runs_only_its_jobs_and_a_failure_is_isolated(
     # The others are scored.
     assert {t for t, _, _ in scores_of(out)} == {SMOL, BAD, "another-tiny"}
     assert os.path.getsize(out / "scores" / "grid_report.json") > 0
+
+
+def test_a_teacher_without_valid_rows_has_its_base_as_student(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    from harness.grid.finish import _as_students
+    from harness.grid.stages import UNTRAINED, evaluate, train
+    from harness.schema import DATA_FILE, sft_features, sft_row
+    from harness.score import ExtrinsicRow
+
+    data = tmp_path / "data" / "nobody" / "de"
+    data.mkdir(parents=True)
+    rows = [sft_row("Frage", "", language="de", strategy="respond", teacher="nobody",
+                    seed_id=f"s{i}", doc_id=i, run_id="r", valid=False,
+                    invalid_reason="empty") for i in range(3)]  # fmt: skip
+    Dataset.from_list(rows, features=sft_features()).to_parquet(str(data / DATA_FILE))
+    run = tmp_path / "students" / "tiny-demo--nobody--de"
+    family = {"base_model": "embedded:tiny-llama:1", "reference_model": "x", "mode": "full",
+              "chat_template": None}  # fmt: skip
+    result = train({"dataset": str(data), "family": "tiny-demo", "out": str(tmp_path / "students"),
+                    "family_def": family, "train": {"max_steps": 1}, "run_dir": str(run)})  # fmt: skip
+    assert result == {"trained": False}
+    assert json.loads((run / UNTRAINED).read_text())["dataset"] == str(data)
+    out = tmp_path / "evals" / "student"
+    evaluate({"role": "student", "family": "tiny-demo", "teacher": "nobody", "languages": ["de"],
+              "out": str(out), "student_run": str(run), "evaluation": {"suite": "heldout"}})  # fmt: skip
+    untrained = json.loads((out / UNTRAINED).read_text())
+    base = ExtrinsicRow(role="base", student_family="tiny-demo", benchmark="heldout",
+                        language="de", score=0.3)  # fmt: skip
+    other = ExtrinsicRow(role="base", student_family="tiny-demo", benchmark="heldout",
+                         language="es", score=0.5)  # fmt: skip
+    [student] = _as_students([base, other], [untrained])
+    assert (student.role, student.teacher, student.target_language, student.score) == (
+        "student", "nobody", "de", 0.3)  # fmt: skip

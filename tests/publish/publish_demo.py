@@ -14,6 +14,9 @@ TEACHERS = ("org/tiny-teacher", "org/other-teacher")
 LANGS = ("de", "fr")
 FAMILY = "tiny"
 DATE = "2025-06-01T10-00-00.000001"
+# The grid's costs.json: the first teacher measured (by its slug, as a grid may name
+# it), the second not, so its rows publish null hours.
+COSTS = {"org__tiny-teacher": {"gpu_h": 0.123456, "cpu_h": 1.5, "wall_h": 0.25}}
 TEXT = {
     "de": ("Frage {i}: Wie viele Äpfel bleiben übrig?", "Antwort {i}: Es bleiben {i} Äpfel übrig."),
     "fr": ("Question {i} : combien de pommes reste-t-il ?", "Réponse {i} : il reste {i} pommes."),
@@ -97,3 +100,14 @@ def score_rows() -> list[Any]:
 
 def inputs_of(run: dict[str, Path]) -> list[str]:
     return [str(run[k]) for k in ("data", "students", "scores", "metrics", "evals")]
+
+
+def costed_scores(scores: Path, folder: Path, costs: dict[str, Any] | None = COSTS) -> Path:
+    """A copy of the demo scores folder, with ``costs`` as its costs.json (None: none)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(scores / "scores.jsonl", folder / "scores.jsonl")
+    if costs is not None:
+        (folder / "costs.json").write_text(json.dumps(costs))
+    return folder

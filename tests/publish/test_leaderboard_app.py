@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import shutil
 import socket
@@ -10,10 +11,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
-from publish_demo import TEACHERS
+from publish_demo import TEACHERS, costed_scores
 
 from harness.publish import RepoNames
 
@@ -50,6 +52,22 @@ def test_tables_from_local_scores_and_from_the_published_dataset(
     assert grid.loc[0, "fr"].endswith("†") and not grid.loc[0, "de"].endswith("†")
     only_fr = app_module.filter_rows(hub, language="fr")
     assert [r["teacher"] for r in only_fr] == [TEACHERS[0]]
+
+
+def test_overall_table_has_gpu_hours(app_module, demo_run, published, hub_token, tmp_path):
+    from harness.publish import PublishConfig, publish
+
+    folder = costed_scores(demo_run["scores"], tmp_path / "scores")
+    org = f"space-cost-{uuid.uuid4().hex[:6]}"
+    publish(PublishConfig(org=org, inputs=[str(folder)], space=False), token=hub_token)
+    hub = app_module.load_rows(dataset=RepoNames(org).leaderboard, token=hub_token)
+    for rows in (hub, app_module.load_rows(folder)):  # published, and local with costs.json
+        overall = app_module.overall_table(rows).set_index("Teacher")
+        assert list(overall.columns).index("GPU-hours") == list(overall.columns).index("Languages") - 1  # fmt: skip
+        assert overall.loc[TEACHERS[0], "GPU-hours"] == 0.123
+        assert math.isnan(overall.loc[TEACHERS[1], "GPU-hours"])  # blank: not measured
+    old = app_module.load_rows(dataset=RepoNames(published["org"]).leaderboard, token=hub_token)
+    assert app_module.overall_table(old)["GPU-hours"].isna().all()  # published before costs
 
 
 def _free_port() -> int:

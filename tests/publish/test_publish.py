@@ -8,9 +8,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from publish_demo import FAMILY, LANGS, TEACHERS, inputs_of
+from publish_demo import COSTS, FAMILY, LANGS, TEACHERS, costed_scores, inputs_of
 
-from harness.errors import HubError
+from harness.errors import ConfigError, HubError
 from harness.publish import PublishConfig, RepoNames, publish
 
 
@@ -200,6 +200,53 @@ def test_changed_row_needs_force(demo_run, hub_api, hub_server, hub_token, tmp_p
     rows = hub_api.hf_hub_download(repo, "leaderboard.jsonl", repo_type="dataset")
     fr = [json.loads(x) for x in Path(rows).read_text().splitlines() if '"fr"' in x]
     assert len(fr) == 1 and fr[0]["student_score"] == 0.5
+
+
+def _published_rows(hub_api, repo: str) -> dict[tuple[str, str], dict]:
+    path = hub_api.hf_hub_download(repo, "leaderboard.jsonl", repo_type="dataset")
+    rows = [json.loads(x) for x in Path(path).read_text().splitlines()]
+    return {(r["teacher"], r["language"]): r for r in rows}
+
+
+def test_measured_costs_ride_on_rows_and_change_without_force(demo_run, hub_api, hub_token, tmp_path):  # fmt: skip
+    org = f"cost-{uuid.uuid4().hex[:6]}"
+    repo = RepoNames(org).leaderboard
+
+    def push(costs: dict | None, name: str):
+        folder = costed_scores(demo_run["scores"], tmp_path / name, costs)
+        return publish(PublishConfig(org=org, inputs=[str(folder)], space=False), token=hub_token)
+
+    push(COSTS, "first")
+    rows = _published_rows(hub_api, repo)
+    measured = rows[(TEACHERS[0], "de")]
+    assert (measured["gpu_hours"], measured["cpu_hours"], measured["wall_hours"]) == (0.1235, 1.5, 0.25)  # fmt: skip
+    assert rows[(TEACHERS[0], "fr")]["gpu_hours"] == 0.1235
+    assert rows[(TEACHERS[1], "de")]["gpu_hours"] is None  # no entry: not measured, not free
+    readme = Path(hub_api.hf_hub_download(repo, "README.md", repo_type="dataset")).read_text()
+    assert "## GPU-hours to benchmark each teacher" in readme
+    cost_lines = [x for x in readme.split("## GPU-hours")[1].splitlines() if x.startswith("| org")]
+    assert len(cost_lines) == 1 and cost_lines[0].startswith(f"| {TEACHERS[0]}")
+    assert "0.123" in cost_lines[0] and "1.500" in cost_lines[0]
+    commits = _commits(hub_api, repo, "dataset")
+    assert push(COSTS, "same").leaderboard_revision == hub_api.dataset_info(repo).sha
+    assert _commits(hub_api, repo, "dataset") == commits  # unchanged: no commit
+    new = {TEACHERS[0]: {"gpu_h": 2.0, "cpu_h": 3.0, "wall_h": 1.0}}
+    report = push(new, "remeasured")  # no --force: hours are measurements, not scores
+    assert report.replaced == [] and _commits(hub_api, repo, "dataset") == commits + 1
+    assert _published_rows(hub_api, repo)[(TEACHERS[0], "de")]["gpu_hours"] == 2.0
+    push(None, "no-costs")  # the same scores without costs.json keep the published hours
+    assert _published_rows(hub_api, repo)[(TEACHERS[0], "fr")]["gpu_hours"] == 2.0
+    assert _commits(hub_api, repo, "dataset") == commits + 1
+
+
+def test_malformed_costs_stop_publish_before_any_request(demo_run, hub_server, tmp_path):
+    folder = costed_scores(demo_run["scores"], tmp_path / "scores", {TEACHERS[0]: {"gpu_h": float("nan")}})  # fmt: skip
+    hub_server.clear_requests()
+    for dry_run in (True, False):
+        with pytest.raises(ConfigError) as err:
+            publish(PublishConfig(org="x", inputs=[str(folder)], dry_run=dry_run), token="t")
+        assert str(err.value).startswith(str(folder / "costs.json")) and "\n" not in str(err.value)
+    assert hub_server.requests == []
 
 
 def test_transient_503_is_retried(hub_server, hub_token):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,15 @@ from scipy import stats
 from harness.errors import ConfigError
 from harness.score.pgscore import ScoreRow, score_run
 from harness.score.robustness import ALL_FAMILIES, ALPHAS, alpha_sweep, average_ranks, spearman
-from harness.score.tables import ILL_MARK, family_table, leaderboard, summary_table
+from harness.score.tables import (
+    COST_TITLE,
+    ILL_MARK,
+    cost_table,
+    family_table,
+    leaderboard,
+    read_costs,
+    summary_table,
+)
 
 
 def _paper_module():
@@ -124,3 +133,39 @@ def test_well_conditioned_rows_are_unmarked() -> None:
     assert "0.300" in t1 and f"0.500{ILL_MARK}" in t1 and f"0.400{ILL_MARK}" in t1
     assert ILL_MARK not in t2 and "n/a" not in t2
     assert "ill-conditioned" not in leaderboard([rows[0], rows[2]])
+
+
+def test_read_costs_and_cost_table(tmp_path: Path) -> None:
+    assert read_costs(tmp_path / "scores.jsonl") is None  # scored outside the grid
+    hours = {"org/big": {"gpu_h": 2.5, "cpu_h": 0.25, "wall_h": 1.25, "jobs": 9},
+             "org/small": {"gpu_h": 0, "cpu_h": 0.5, "wall_h": 0.75}}  # fmt: skip
+    (tmp_path / "costs.json").write_text(json.dumps(hours))
+    read = read_costs(tmp_path / "scores.jsonl")
+    assert read == read_costs(tmp_path)
+    assert read == {"org/big": {"gpu_h": 2.5, "cpu_h": 0.25, "wall_h": 1.25},
+                    "org/small": {"gpu_h": 0.0, "cpu_h": 0.5, "wall_h": 0.75}}  # fmt: skip
+    table = cost_table(read).splitlines()
+    assert table[0] == f"## {COST_TITLE}" and "GPU-hours" in table[2]
+    assert table[4].startswith("| org/small") and "2.500" in table[5]  # cheapest first
+    assert cost_table({"t": {"gpu_h": 1.0}}, tablefmt="simple").count("1.000") == 1  # blanks
+    assert cost_table({}) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("{", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"t": 3}', "expected {teacher"),
+        ('{"t": {"gpu_h": 1, "cpu_h": 1}}', "wall_h must be a number"),
+        ('{"t": {"gpu_h": "1", "cpu_h": 1, "wall_h": 1}}', "gpu_h must be a number"),
+        ('{"t": {"gpu_h": NaN, "cpu_h": 1, "wall_h": 1}}', "gpu_h must be finite"),
+        ('{"t": {"gpu_h": 1, "cpu_h": -0.5, "wall_h": 1}}', "cpu_h must be finite and >= 0"),
+        ('{"t": {"gpu_h": true, "cpu_h": 1, "wall_h": 1}}', "gpu_h must be a number"),
+    ],
+)
+def test_malformed_costs_name_the_file(tmp_path: Path, text: str, match: str) -> None:
+    (tmp_path / "costs.json").write_text(text)
+    with pytest.raises(ConfigError, match=match) as err:
+        read_costs(tmp_path)
+    assert str(err.value).startswith(str(tmp_path / "costs.json")) and "\n" not in str(err.value)

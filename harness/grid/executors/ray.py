@@ -137,13 +137,16 @@ class RayExecutor:
         if address is None:
             kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=include_dashboard)
         started = time.monotonic()
-        ray.init(
-            address="local" if address is None else address,
-            log_to_driver=False,
-            configure_logging=False,
-            ignore_reinit_error=True,
-            **kwargs,
-        )
+        try:
+            ray.init(
+                address="local" if address is None else address,
+                log_to_driver=False,
+                configure_logging=False,
+                ignore_reinit_error=True,
+                **kwargs,
+            )
+        except ConnectionError as exc:  # "auto" with no cluster here, a wrong ray:// address
+            raise ConfigError(f"executor_options.address={address!r}: {exc}") from exc
         logger.info(
             "ray: %s in %.1f s (%s)",
             "started a local instance" if self._started else "connected",
