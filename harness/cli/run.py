@@ -22,6 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--example", action="store_true", help="print the bundled example grid")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the job graph, what is done and estimated hours; run nothing")  # fmt: skip
+    parser.add_argument("--costs-from", action="append", default=[], metavar="GRID_OUT",
+                        help="with --dry-run: also estimate from this grid folder's costs.jsonl "
+                        "(repeatable)")  # fmt: skip
     parser.add_argument("--out", default=None, help="output folder (overrides the file's 'out')")
     parser.add_argument("--executor", default=None, help="local, slurm or ray (overrides the file)")
     parser.set_defaults(run=run)
@@ -59,8 +62,18 @@ def run(args: argparse.Namespace) -> int:
 
     spec = load(args)
     if args.dry_run:
-        print(format_dry_run(spec))
+        from pathlib import Path
+
+        missing = [p for p in args.costs_from if not (Path(p) / "costs.jsonl").is_file()]
+        if missing:
+            from harness.errors import InputNotFoundError
+
+            raise InputNotFoundError(f"--costs-from {missing[0]}: no costs.jsonl there")
+        print(format_dry_run(spec, costs_from=[Path(p) for p in args.costs_from]))
         return 0
+    from harness.requirements import check_grid
+
+    check_grid(spec)  # a package some job needs is missing: say so before the first job
     report = run_grid(spec)
     paths = GridPaths(spec.out.resolve())
     print(f"grid {spec.name}: {len(report.done)} jobs run, {len(report.skipped_done)} already "

@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.files import atomic_write_text
 from harness.grid.executors import Handle, Submission, get_executor
@@ -193,10 +194,26 @@ def run_grid(spec: GridSpec, *, poll_interval: float = 0.5) -> GridReport:
 class JobStatus:
     key: str
     stage: str
-    state: str  # done | running | failed | blocked | pending
+    state: str  # done | running | queued | interrupted | failed | blocked | pending
     attempts: int
     log: str | None
     error: str | None = None
+
+
+def _alive(started: dict) -> bool:
+    """Whether a started job's process still runs (only knowable on its own host)."""
+    import os
+    import socket
+
+    if started.get("host") != socket.gethostname() or not isinstance(started.get("pid"), int):
+        return True  # another node's job: its engine knows; the record says it started
+    try:
+        os.kill(started["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def grid_status(spec: GridSpec) -> list[JobStatus]:
@@ -211,8 +228,10 @@ def grid_status(spec: GridSpec) -> list[JobStatus]:
         log = str(paths.log(job)) if paths.log(job).exists() else None
         if is_done(paths, job):
             state = "done"
-        elif last.get("status") in ("submitted", "started"):
-            state = "running"
+        elif last.get("status") == "started":
+            state = "running" if _alive(last) else "interrupted"
+        elif last.get("status") == "submitted":
+            state = "queued"  # handed to the executor; the job has not started yet
         elif last.get("status") in ("failed", "blocked"):
             state = last["status"]
         else:
@@ -225,7 +244,7 @@ def format_status(statuses: list[JobStatus]) -> str:
     """Counts per stage and state, then one line per job that is not done."""
     from tabulate import tabulate
 
-    states = ("done", "running", "failed", "blocked", "pending")
+    states = ("done", "running", "queued", "interrupted", "failed", "blocked", "pending")
     stages = list(dict.fromkeys(s.stage for s in statuses))
     counts = Counter((s.stage, s.state) for s in statuses)
     table = tabulate(
@@ -240,8 +259,12 @@ def format_status(statuses: list[JobStatus]) -> str:
     return "\n".join(lines)
 
 
-def format_dry_run(spec: GridSpec) -> str:
-    """The graph: jobs per stage, GPUs each, what is done, estimated hours from records."""
+def format_dry_run(spec: GridSpec, *, costs_from: list[Path] | None = None) -> str:
+    """The graph: jobs per stage, GPUs each, what is done, estimated hours from records.
+
+    Estimates use this grid's own ``costs.jsonl`` plus those of ``costs_from`` (other
+    grid folders), so a new grid can be priced from an earlier one.
+    """
     from tabulate import tabulate
 
     from harness.grid.costs import estimate
@@ -250,7 +273,8 @@ def format_dry_run(spec: GridSpec) -> str:
     jobs = compile_grid(spec)
     paths = GridPaths(spec.out.resolve())
     todo = [j for j in jobs if not is_done(paths, j)]
-    est = estimate(todo, cost_records(paths))
+    recorded = [r for root in (costs_from or []) for r in cost_records(GridPaths(Path(root)))]
+    est = estimate(todo, recorded + cost_records(paths))
     total = Counter(j.stage for j in jobs)
     body = []
     for stage in dict.fromkeys(j.stage for j in jobs):

@@ -17,6 +17,7 @@ Layout of a grid's output folder (one place builds every path)::
     metrics/<teacher>/<lang>/     intrinsic caches + summary.jsonl (intrinsic)
     reference-data/<lang>/        gold seed pairs                 (reference_data)
     students/<family>--<teacher>--<lang>/                         (train)
+    references/<family>--gold-seeds--<lang>/    a seed-trained reference (train)
     evals/<role>--<family>[--<teacher>--<lang>]/                  (evaluate)
     scores/                       scores.jsonl, robustness.json, leaderboard.md
     jobs.jsonl, costs.jsonl, logs/<job>.log, .grid/               the driver's records
@@ -154,10 +155,11 @@ class _Builder:
                  "seeds": self.spec.generation.get("seeds")},
                 [str(Path(ref_data) / "data.parquet")], language=lang,
             )  # fmt: skip
-            run = self.path("students", student_run_name(family.name, REFERENCE_TEACHER, lang))
+            # references/, not students/: publish pushes students/ as student models
+            run = self.path("references", student_run_name(family.name, REFERENCE_TEACHER, lang))
             deps = [self.add(
                 f"train/{REFERENCE_TEACHER}/{lang}/{f}", "train",
-                {"dataset": ref_data, "family": family.name, "out": self.path("students"),
+                {"dataset": ref_data, "family": family.name, "out": self.path("references"),
                  "family_def": _family_def(family), "train": self.train_args(family),
                  "run_dir": run},
                 [str(Path(run) / "polyglot_run.json")], [data_job], **meta,

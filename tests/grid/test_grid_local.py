@@ -237,3 +237,49 @@ def test_a_teacher_without_valid_rows_has_its_base_as_student(tmp_path: Path) ->
     [student] = _as_students([base, other], [untrained])
     assert (student.role, student.teacher, student.target_language, student.score) == (
         "student", "nobody", "de", 0.3)  # fmt: skip
+
+
+def test_dry_run_prices_a_new_grid_from_recorded_costs(
+    finished_grid: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli.main import main
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump(small_grid(tmp_path / "new", languages=["de", "es"])))
+    assert main(["run", str(grid), "--dry-run"]) == 0
+    alone = capsys.readouterr().out
+    assert "unknown" in alone  # nothing recorded in a new folder
+    assert main(["run", str(grid), "--dry-run", "--costs-from", str(finished_grid)]) == 0
+    priced = capsys.readouterr().out
+    assert "unknown" not in priced
+    line = next(x for x in priced.splitlines() if x.startswith("generate "))
+    _, jobs, done, todo, gpus, _, wall_h = line.split()
+    assert (jobs, done, todo, gpus) == ("4", "0", "4", "0") and float(wall_h) > 0
+    assert main(["run", str(grid), "--dry-run", "--costs-from", str(tmp_path)]) == 2
+
+
+def test_a_grid_publishes_its_results_to_the_hub(
+    finished_grid: Path, tmp_path: Path, hub_api, hub_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from harness.publish.plan import RepoNames
+
+    out = tmp_path / "grid"
+    shutil.copytree(finished_grid, out, symlinks=True)
+    before = len(records(out))
+    monkeypatch.setenv("HF_TOKEN", hub_token)  # the jobs inherit it; the grid file never holds it
+    org = f"grid-{uuid.uuid4().hex[:8]}"
+    report = run_grid(spec_of(small_grid(out, publish={"org": org})), poll_interval=0.2)
+    assert report.ok, (report.failed, report.blocked)
+    assert {r["key"] for r in records(out)[before:] if r["status"] == "started"} == {"publish"}
+    names = RepoNames(org)
+    board = hub_api.hf_hub_download(names.leaderboard, "leaderboard.jsonl", repo_type="dataset")
+    rows = [json.loads(x) for x in Path(board).read_text().splitlines()]
+    assert {r["teacher"] for r in rows} == {SMOL, BAD}
+    assert all(r["cpu_hours"] > 0 and r["gpu_hours"] == 0 for r in rows)  # measured on CPU
+    models = [m.id for m in hub_api.list_models(author=org)]
+    assert not any("gold-seeds" in m for m in models)  # references are not student models
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".log", ".md", ".yaml"):
+            assert hub_token not in path.read_text(errors="replace"), path
