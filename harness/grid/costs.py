@@ -151,9 +151,12 @@ def format_summary(records: Sequence[dict[str, Any]]) -> str:
     """The cost table ``run`` prints: one line per teacher and stage."""
     from tabulate import tabulate
 
+    from harness.grid.spec import STAGES
+
+    order = {stage: i for i, stage in enumerate((*STAGES, "total"))}
     lines = []
     for teacher, stages in sorted(summarise(records).items()):
-        for stage, cell in stages.items():
+        for stage, cell in sorted(stages.items(), key=lambda item: order.get(item[0], 99)):
             lines.append([
                 teacher, stage, cell["jobs"], f"{cell['wall_h'] * 3600:.1f}",
                 f"{cell['gpu_h']:.3f}", f"{cell['cpu_h']:.3f}",

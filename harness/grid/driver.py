@@ -185,6 +185,12 @@ def run_grid(spec: GridSpec, *, poll_interval: float = 0.5) -> GridReport:
     """Run (or continue) the grid until every job is done, failed, or blocked by a failure."""
     jobs = compile_grid(spec)
     paths = GridPaths(spec.out.resolve())
+    if paths.root.exists() and not paths.root.is_dir():
+        from harness.errors import ConfigError
+
+        raise ConfigError(
+            f"grid output {paths.root} exists and is not a folder; choose another 'out'"
+        )
     paths.root.mkdir(parents=True, exist_ok=True)
     write_job_files(jobs, paths)
     return _Run(spec, jobs, poll_interval=poll_interval).loop()

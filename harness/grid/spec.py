@@ -229,6 +229,13 @@ def _resources(value: Any) -> dict[str, Resources]:
                 raise ConfigError(
                     f"resources.{stage}.{key}: expected a whole number >= 0, got {v!r}"
                 )
+        mem = entry.get("mem_gb")
+        if mem is not None and (
+            isinstance(mem, bool) or not isinstance(mem, (int, float)) or mem <= 0
+        ):
+            raise ConfigError(f"resources.{stage}.mem_gb: expected a number > 0, got {mem!r}")
+        if entry.get("partition") is not None and not isinstance(entry["partition"], str):
+            raise ConfigError(f"resources.{stage}.partition: expected a partition name")
         out[stage] = Resources(**entry)
     return out
 
@@ -247,6 +254,11 @@ def _check_stage_values(spec: GridSpec) -> None:
             out="-", role="base", student_family="-", languages=list(spec.languages),
             **spec.evaluation)),
     )  # fmt: skip
+    from harness.train.config import TrainConfig
+
+    for family in spec.students:  # the grid's train section with each family's overrides
+        checks += ((f"train ({family.name})",
+                    lambda f=family: TrainConfig(**{**spec.train, **f.train})),)  # fmt: skip
     for section, build in checks:
         try:
             build()

@@ -35,11 +35,22 @@ SMOL, BAD = "SmolLM2-135M-Instruct", "random-tiny-llama"
         ({"resources": {"train": {"gpu": 1}}}, "did you mean 'gpus'"),
         ({"students": ["olmo"]}, "did you mean 'olmo3'"),
         ({"generation": {"limit": 0}}, "limit must be >= 1"),
+        ({"train": {"loss_mask": "nope"}}, "loss_mask"),
+        ({"train": {"num_train_epochs": -1}}, "num_train_epochs"),
+        ({"resources": {"train": {"mem_gb": "lots"}}}, "mem_gb"),
+        ({"evaluation": {"suite": "papr"}}, "papr"),
+        ({"teachers": "gemma-3-4b"}, "non-empty list"),
     ],
 )
 def test_bad_grid_files_fail_naming_the_key(tmp_path: Path, change, message) -> None:
     with pytest.raises(HarnessError, match=message):
         spec_of(small_grid(tmp_path, **change))
+
+
+def test_a_grid_output_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(ConfigError, match="not a folder"):
+        run_grid(spec_of(small_grid(tmp_path / "taken")))
 
 
 def test_secrets_in_a_grid_file_are_refused(tmp_path: Path) -> None:
