@@ -14,6 +14,43 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ConfigError
+
+
+def check_out_folder(path: str | Path) -> Path:
+    """Refuse an output folder that cannot be one, before any work is done.
+
+    Why before: scoring or analysing can take a while, and failing at the first write
+    (``FileExistsError`` from ``mkdir``) would throw that work away with a traceback; a
+    file already at that name is the user's and is left untouched.
+
+    Raises:
+        ConfigError: ``path``, or the nearest existing folder above it, is a file.
+    """
+    path = Path(path)
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise ConfigError(
+                    f"output folder {path} cannot be created: {candidate} is an existing "
+                    "file; name a folder, or move the file away"
+                )
+            break
+    return path
+
+
+def check_out_file(path: str | Path) -> Path:
+    """Refuse an output file name that is a folder (or lies under a file), before any work.
+
+    Raises:
+        ConfigError: ``path`` is an existing folder, or something above it is a file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"output file {path} is an existing folder; name a file")
+    check_out_folder(path.parent)
+    return path
+
 
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp_path)``, then rename the temp file onto ``path``.

@@ -14,14 +14,19 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (``file:line``, object) for each non-empty line.
 
     Raises:
-        ConfigError: a line is not JSON or not a JSON object (named by file and line).
+        ConfigError: a line is not UTF-8, not JSON or not a JSON object (named by file
+            and line).
     """
     path = Path(path)
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{where}: not valid UTF-8 ({exc.reason})") from exc
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:

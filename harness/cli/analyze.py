@@ -37,11 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Run every analysis the inputs allow and report where the results went."""
-    import json
     from pathlib import Path
 
     from harness.errors import ConfigError, HarnessError
-    from harness.score.analysis import ANALYSIS_FILE, run_analysis
+    from harness.files import check_out_folder
+    from harness.score.analysis import ANALYSIS_FILE, read_sizes, run_analysis
 
     if len(args.inputs) > 2:
         raise ConfigError("analyze takes at most two positional inputs: SCORES [METRICS]")
@@ -53,11 +53,15 @@ def run(args: argparse.Namespace) -> int:
     from harness.score.pgscore import read_scores
 
     try:
+        check_out_folder(args.out)
+        sizes = read_sizes(args.sizes) if args.sizes else None
         scores = read_scores(args.scores)
         intrinsic = read_intrinsic(args.intrinsic) if args.intrinsic else []
-        sizes = json.loads(Path(args.sizes).read_text(encoding="utf-8")) if args.sizes else None
         result = run_analysis(scores, intrinsic, args.out, sizes=sizes)
     except HarnessError as exc:
+        print(f"polyglot-harness analyze: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
         print(f"polyglot-harness analyze: {exc}", file=sys.stderr)
         return 2
     pca = result["pca"]

@@ -44,14 +44,26 @@ def run(args: argparse.Namespace) -> int:
     """Print the terminal tables and write the GitHub-markdown copy."""
     from pathlib import Path
 
-    from harness.errors import HarnessError
+    from harness.errors import ConfigError, HarnessError
+    from harness.files import atomic_write_text, check_out_file
     from harness.score.pgscore import read_scores
-    from harness.score.tables import leaderboard, read_costs
+    from harness.score.tables import VALUES, leaderboard, read_costs
 
     if args.scores_path:
         args.scores = args.scores_path
     values = [v.strip() for v in args.values.split(",") if v.strip()]
+    scores = Path(args.scores)
+    out = (
+        Path(args.out)
+        if args.out
+        else (scores if scores.is_dir() else scores.parent) / "leaderboard.md"
+    )
     try:
+        if not values:
+            raise ConfigError(
+                f"--values {args.values!r} names no column; choose from {', '.join(VALUES)}"
+            )
+        check_out_file(out)
         rows = read_scores(args.scores)
         hours = read_costs(args.scores)
         terminal = leaderboard(rows, tablefmt=args.tablefmt, values=values)
@@ -60,15 +72,12 @@ def run(args: argparse.Namespace) -> int:
     except HarnessError as exc:
         print(f"polyglot-harness leaderboard: {exc}", file=sys.stderr)
         return 2
-    scores = Path(args.scores)
-    out = (
-        Path(args.out)
-        if args.out
-        else (scores if scores.is_dir() else scores.parent) / "leaderboard.md"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown, encoding="utf-8")
     print(terminal)
+    try:
+        atomic_write_text(out, markdown)  # a kill mid-write keeps the previous leaderboard
+    except OSError as exc:
+        print(f"polyglot-harness leaderboard: cannot write {out}: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {out}")
     return 0
 

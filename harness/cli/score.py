@@ -55,11 +55,14 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness.errors import HarnessError
+    from harness.files import check_out_folder
     from harness.score.inputs import read_extrinsic, read_intrinsic
     from harness.score.pgscore import SCORES_FILE, GapPolicy, score_run, write_scores
     from harness.score.robustness import ROBUSTNESS_FILE, alpha_sweep, write_robustness
 
+    out = Path(args.out)
     try:
+        check_out_folder(out)  # before any work: a file there is the user's, not ours
         policy = GapPolicy(k=args.gap_k, floor=args.gap_floor, ceiling=args.ceiling)
         extrinsic = read_extrinsic(args.extrinsic)
         intrinsic = read_intrinsic(args.intrinsic) if args.intrinsic else None
@@ -67,9 +70,12 @@ def run(args: argparse.Namespace) -> int:
     except HarnessError as exc:
         print(f"polyglot-harness score: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    scores_path = write_scores(rows, out / SCORES_FILE)
-    robustness_path = write_robustness(alpha_sweep(rows), out / ROBUSTNESS_FILE)
+    try:
+        scores_path = write_scores(rows, out / SCORES_FILE)
+        robustness_path = write_robustness(alpha_sweep(rows), out / ROBUSTNESS_FILE)
+    except OSError as exc:
+        print(f"polyglot-harness score: cannot write into {out}: {exc}", file=sys.stderr)
+        return 2
     ill = sum(r.pgr_ill_conditioned for r in rows)
     print(f"scored {len(rows)} students ({ill} with an ill-conditioned PGR gap)")
     print(f"wrote {scores_path} and {robustness_path}")

@@ -22,10 +22,12 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from harness.errors import EmptyDataError
+from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
+from harness.files import atomic_write, atomic_write_text
 from harness.score.inputs import IntrinsicRow
 from harness.score.pgscore import ScoreRow, teacher_key
 
@@ -223,6 +225,48 @@ def correlations(intrinsic: Sequence[IntrinsicRow], scores: Sequence[ScoreRow]) 
     return out
 
 
+def _save_png(fig: Any, path: Path) -> None:
+    """Save a figure atomically: a kill mid-save leaves the previous plot, never half a PNG.
+
+    The format is named because the temporary file's suffix is not ``.png``.
+    """
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+
+
+def read_sizes(path: str | Path) -> dict[str, float]:
+    """A ``{"teacher": billions_of_parameters}`` JSON file, checked entry by entry.
+
+    Why checked: a size enters the regression as ``ln(size)``, so a zero, a negative or
+    a string would end in a math error deep in the fit instead of naming the entry.
+
+    Raises:
+        InputNotFoundError: no file at ``path``.
+        ConfigError: not UTF-8 JSON of that shape, or a size that is not a number > 0.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"teacher size file {path} does not exist")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: expected a JSON object {{"teacher": billions_of_parameters}}')
+    for teacher, size in data.items():
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, (int, float))
+            or not math.isfinite(size)
+            or size <= 0
+        ):
+            raise ConfigError(
+                f"{path}: size of {teacher!r} is {size!r}; expected a number of billions > 0"
+            )
+    return {str(k): float(v) for k, v in data.items()}
+
+
 def _plot_scree(result: dict, path: Path) -> None:
     from matplotlib.figure import Figure
 
@@ -239,7 +283,7 @@ def _plot_scree(result: dict, path: Path) -> None:
     )
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save_png(fig, path)
 
 
 def _plot_size(result: dict, path: Path) -> None:
@@ -263,7 +307,7 @@ def _plot_size(result: dict, path: Path) -> None:
     else:
         ax.text(0.5, 0.5, "no teacher with a known size", ha="center", transform=ax.transAxes)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save_png(fig, path)
 
 
 def _plot_z_vs(scores: Sequence[ScoreRow], path: Path) -> None:
@@ -287,7 +331,7 @@ def _plot_z_vs(scores: Sequence[ScoreRow], path: Path) -> None:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save_png(fig, path)
 
 
 def run_analysis(
@@ -313,8 +357,7 @@ def run_analysis(
         result["pca"] = {"skipped": str(exc)}
     if out_dir is not None:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ANALYSIS_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(out / ANALYSIS_FILE, json.dumps(result, indent=2) + "\n")
         if "r2_score" in result["pca"]:
             _plot_scree(result["pca"], out / "pca_scree.png")
         _plot_size(result["size_regression"], out / "pg_vs_size.png")

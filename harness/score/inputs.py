@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,49 @@ _FILTERS: tuple[str, ...] = ("none", "flexible-extract", "strict-match")
 _CONVERTED: dict[str, tuple[str, Callable[[float], float]]] = {
     HELDOUT: ("bits_per_byte", score_from_bits_per_byte),
 }
+# The lowest valid score of a benchmark where it is not 0. The held-out score
+# ``1 - bits_per_byte / 8`` is below 0 for a model worse than uniform bytes (an untrained
+# base model on a script its tokenizer splits into bytes), a real score, not a typo.
+_SCORE_FLOOR: dict[str, float] = {HELDOUT: -math.inf}
+
+
+def _read_json(path: Path) -> Any:
+    """One JSON file, or a one-line ConfigError naming it (a torn or hand-edited file)."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def check_score_range(rows: Iterable[ExtrinsicRow], ceiling: float = 1.0) -> None:
+    """Refuse a score or stderr outside ``[0, ceiling]``, naming the row's file and line.
+
+    Why: PGR is a ratio of differences, so one score on the wrong scale (55.0, a
+    percentage, among accuracies in 0..1) yields a plausible-looking number (PGR 182)
+    instead of an error. The ceiling is the scorer's (``--ceiling``): a run on a 0..100
+    scale says so once and every row is checked against it.
+
+    Raises:
+        ConfigError: the first row out of range, with its source and the fix.
+    """
+    for row in rows:
+        floor = _SCORE_FLOOR.get(row.benchmark, 0.0)
+        where = f"{row.source}: {row.role} {row.student_family} {row.benchmark}_{row.language}"
+        if not floor <= row.score <= ceiling:
+            low = "" if math.isinf(floor) else f"{floor:g}, "
+            raise ConfigError(
+                f"{where}: score {row.score:g} is outside [{low}{ceiling:g}]; write scores on "
+                f"the 0..{ceiling:g} scale of the run, or pass --ceiling for another scale"
+            )
+        if row.stderr is not None and row.stderr > ceiling:
+            raise ConfigError(
+                f"{where}: stderr {row.stderr:g} is outside [0, {ceiling:g}]; write stderrs on "
+                f"the 0..{ceiling:g} scale of the scores"
+            )
 
 
 def _finite(value: Any, *, where: str, name: str, optional: bool = False) -> float | None:
@@ -250,8 +293,13 @@ def read_lm_eval_results(
         )
     latest: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for file in files:
-        data = json.loads(file.read_text(encoding="utf-8"))
-        for task, metrics in data.get("results", {}).items():
+        data = _read_json(file)
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, dict):
+            raise ConfigError(f"{file}: not an lm-eval results file (no 'results' mapping)")
+        for task, metrics in results.items():
+            if not isinstance(metrics, dict):
+                raise ConfigError(f"{file}: results[{task!r}] is not a mapping of metrics")
             latest[task] = (str(file), metrics)
     rows = []
     for task, (file, metrics) in sorted(latest.items()):
@@ -291,14 +339,17 @@ def _lm_eval_identity(folder: Path) -> dict[str, Any]:
     """
     for candidate in (folder / SIDECAR, folder.parent / SIDECAR):
         if candidate.is_file():
-            meta = json.loads(candidate.read_text(encoding="utf-8"))
+            meta = _read_json(candidate)
+            if not isinstance(meta, dict):
+                raise ConfigError(f"{candidate}: expected a JSON object")
             return {
                 k: meta.get(k) for k in ("role", "student_family", "teacher", "target_language")
             }
     names = [folder.name]
     for file in sorted(folder.glob("results_*.json")):
-        config = json.loads(file.read_text(encoding="utf-8")).get("config", {})
-        name = _model_args_name(config)
+        data = _read_json(file)
+        config = data.get("config") if isinstance(data, dict) else None
+        name = _model_args_name(config) if isinstance(config, dict) else None
         if name:
             names.insert(0, name)
     for name in names:

@@ -6,8 +6,10 @@ Formulas are METHOD.md's, exactly:
   student was evaluated on in its target language (base and reference over the same
   benchmarks);
 - ``z`` = mean of the z-scores of prompt diversity, response diversity, rubric score and
-  ``-log1p(perplexity)``, fitted over all (teacher, language) rows of the run with the
-  population standard deviation (ddof=0, as scikit-learn's StandardScaler);
+  ``-log1p(perplexity)``, fitted over the (teacher, language) cells the run scores (those
+  with a student) with the population standard deviation (ddof=0, as scikit-learn's
+  StandardScaler). z is relative to the teachers in the fit, so an intrinsic row without
+  a student would move every teacher's z: such rows are left out, with a warning;
 - ``PG = (PGR + z) / 2``.
 
 Why a conditioning flag: PGR divides by ``reference - base``. In the paper's runs that
@@ -44,7 +46,7 @@ import numpy as np
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
 from harness.jsonl import read_jsonl
 from harness.naming import slug
-from harness.score.inputs import ExtrinsicRow, IntrinsicRow
+from harness.score.inputs import ExtrinsicRow, IntrinsicRow, check_score_range
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class GapPolicy:
         for name in ("k", "floor"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"GapPolicy: field {name!r} must be a finite number >= 0")
+        if not (math.isfinite(self.ceiling) and self.ceiling > 0):
+            raise ConfigError(f"GapPolicy: field 'ceiling' is {self.ceiling}; must be a number > 0")
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,9 @@ class ScoreRow:
 
     def __post_init__(self) -> None:
         where = f"score row ({self.teacher} {self.language} {self.student_family})"
+        for name in ("teacher", "language", "student_family"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"{where}: field {name!r} must be a non-empty string")
         for name in ("student_score", "base_score", "reference_score", "gap"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -261,25 +268,22 @@ def score_run(
     """Score every student of a run.
 
     Args:
-        extrinsic: student, base and reference benchmark rows.
-        intrinsic: the run's intrinsic rows; z is fitted over all of them.
+        extrinsic: student, base and reference benchmark rows; each score and stderr
+            must lie in ``[0, policy.ceiling]`` (the held-out score may go below 0).
+        intrinsic: the run's intrinsic rows; z is fitted over the rows of the scored
+            (teacher, language) cells only, and the others are named in a warning.
         z_scores: precomputed z per (teacher, language), used instead of ``intrinsic``
             (e.g. the paper's published z when reproducing its table).
         policy: when a gap is ill-conditioned, and the headroom ceiling.
 
     Raises:
         EmptyDataError: no student rows.
-        ConfigError: a student lacks its target language, or base/reference lack one of
-            the student's benchmarks.
+        ConfigError: a score or stderr out of range (named by file and line), a student
+            lacks its target language, or base/reference lack one of the student's
+            benchmarks.
     """
     policy = policy or GapPolicy()
-    if z_scores is not None:
-        z = {(teacher_key(t), lang.lower()): float(v) for (t, lang), v in z_scores.items()}
-    elif intrinsic:
-        z = fit_z_scores(intrinsic).z
-    else:
-        logger.warning("no intrinsic metrics given: z and PG are null on every row")
-        z = {}
+    check_score_range(extrinsic, policy.ceiling)
     students = _index(
         (
             r
@@ -290,6 +294,13 @@ def score_run(
     )
     if not students:
         raise EmptyDataError("no student rows scored in their target language")
+    if z_scores is not None:
+        z = {(teacher_key(t), lang.lower()): float(v) for (t, lang), v in z_scores.items()}
+    elif intrinsic:
+        z = _fit_scored_cells(intrinsic, {(t, lang) for _, t, lang in students})
+    else:
+        logger.warning("no intrinsic metrics given: z and PG are null on every row")
+        z = {}
     suites: dict[tuple[str, str], set[tuple[str, ...]]] = defaultdict(set)
     for (family, _, lang), rows in students.items():
         suites[(family, lang)].add(tuple(sorted(rows)))
@@ -338,6 +349,34 @@ def score_run(
     return out
 
 
+def _fit_scored_cells(
+    intrinsic: Sequence[IntrinsicRow], scored: set[Cell]
+) -> dict[Cell, float | None]:
+    """z over exactly the scored cells; intrinsic rows of other cells are named and left out.
+
+    Why: z is standardised over the cells in the fit, so a dataset nobody trained a
+    student on (a teacher still training, a language dropped) would shift every scored
+    teacher's z, even flip its sign, without changing anything about that teacher.
+    """
+    kept, extra = [], []
+    for row in intrinsic:
+        cell = (teacher_key(row.teacher), row.language.lower())
+        (kept if cell in scored else extra).append(row)
+    if extra:
+        logger.warning(
+            "z-score: %d intrinsic row(s) have no scored student and are left out of the z fit: %s",
+            len(extra),
+            ", ".join(f"{r.teacher}/{r.language}" for r in extra),
+        )
+    if not kept:
+        logger.warning(
+            "z-score: no intrinsic row matches a scored (teacher, language) cell; "
+            "z and PG are null on every row"
+        )
+        return {}
+    return fit_z_scores(kept).z
+
+
 def _score_cell(row, lang, s, se_s, b, se_b, r, se_r, z, benchmarks, policy: GapPolicy) -> ScoreRow:
     """One ScoreRow from the three language means (see the module docstring for why)."""
     gap = r - b
@@ -382,11 +421,16 @@ def read_scores(path: str | Path) -> list[ScoreRow]:
         raise InputNotFoundError(f"{path} not found; run `polyglot-harness score` first")
     rows = []
     for where, obj in read_jsonl(path):
-        obj["benchmarks"] = tuple(obj.get("benchmarks", ()))
+        benchmarks = obj.get("benchmarks", [])
+        if not isinstance(benchmarks, list) or not all(isinstance(b, str) for b in benchmarks):
+            raise ConfigError(f"{where}: field 'benchmarks' must be a list of benchmark names")
+        obj["benchmarks"] = tuple(benchmarks)
         try:
             rows.append(ScoreRow(**obj))
         except TypeError as exc:
             raise ConfigError(f"{where}: not a score row ({exc})") from exc
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
     if not rows:
         raise EmptyDataError(f"{path} holds no score rows")
     return rows

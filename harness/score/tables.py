@@ -138,6 +138,8 @@ def leaderboard(
 
     With ``tablefmt="github"`` headings are markdown; otherwise plain underlined titles.
     """
+    for value in values:  # before any table: a typo is one line, not a KeyError
+        _check_value(value)
     markdown = tablefmt == "github"
 
     def heading(text: str, level: int) -> str:

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.files import atomic_write, atomic_write_text
+
 SIDECAR = "polyglot_run.json"
 CARD = "README.md"
 
@@ -25,13 +27,8 @@ def harness_version() -> str:
 
 def write_sidecar(run_dir: Path, metadata: dict[str, Any]) -> Path:
     """Write ``polyglot_run.json``, atomically, because its presence means "finished"."""
-    path = run_dir / SIDECAR
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(
-        json.dumps(metadata, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
-    )
-    tmp.replace(path)
-    return path
+    text = json.dumps(metadata, indent=2, ensure_ascii=False, default=str) + "\n"
+    return atomic_write_text(run_dir / SIDECAR, text)
 
 
 def read_sidecar(run_dir: Path) -> dict[str, Any] | None:
@@ -110,6 +107,4 @@ teacher's Polyglot Score.
 Written by polyglot-harness {metadata.get("harness_version")}.
 """
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
-    path = run_dir / CARD
-    card.save(path)
-    return path
+    return atomic_write(run_dir / CARD, card.save)

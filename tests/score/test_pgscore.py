@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -444,3 +445,189 @@ def test_students_scored_on_different_benchmarks_are_refused() -> None:
     rows += [row("student", "a", 0.45, "t2")]  # t2 lacks benchmark b
     with pytest.raises(ConfigError, match="different benchmark sets"):
         score_run(rows)
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _long_rows(student_score: float = 0.5, stderr: float | None = None) -> list[dict]:
+    common = {"student_family": "fam", "benchmark": "mgsm", "language": "de"}
+    return [
+        {**common, "role": "base", "score": 0.40},
+        {**common, "role": "reference", "score": 0.60},
+        {**common, "role": "student", "score": 0.45, "teacher": "t1", "target_language": "de"},
+        {**common, "role": "student", "score": student_score, "stderr": stderr,
+         "teacher": "t2", "target_language": "de"},
+    ]  # fmt: skip
+
+
+def _score_cli():
+    from harness.cli import analyze, leaderboard, score
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    for module in (score, leaderboard, analyze):
+        module.add_parser(sub)
+    return parser
+
+
+def test_score_on_another_scale_is_refused_naming_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # 55.0 on a 0..1 run gave PGR (55 - 0.4) / 0.2 = 273 silently.
+    evals = _write_jsonl(tmp_path / "evals.jsonl", _long_rows(student_score=55.0))
+    with pytest.raises(ConfigError, match=r"evals\.jsonl:4: .*score 55 is outside \[0, 1\]"):
+        score_run(read_extrinsic(evals))
+    out = tmp_path / "scores"
+    args = _score_cli().parse_args(["score", "--extrinsic", str(evals), "--out", str(out)])
+    assert args.run(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "evals.jsonl:4" in err and "--ceiling" in err
+    assert not out.exists()  # nothing written from a bad input
+    # The same numbers on a declared 0..100 scale are fine.
+    scored = score_run(read_extrinsic(evals), policy=GapPolicy(ceiling=100.0))
+    assert {r.teacher for r in scored} == {"t1", "t2"}
+
+
+def test_negative_score_and_oversized_stderr_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"src:7: .*score -0.1 is outside"):
+        score_run(
+            [*anchors(), ExtrinsicRow("student", "fam", "mgsm", "de", -0.1, teacher="t",
+                                      target_language="de", source="src:7")]
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"stderr 3 is outside \[0, 1\]"):
+        score_run([*anchors(), student("t", 0.5, se=3.0)])
+    with pytest.raises(ConfigError, match="ceiling"):
+        GapPolicy(ceiling=0.0)
+
+
+def test_heldout_score_below_zero_is_a_real_score() -> None:
+    # 1 - bits_per_byte / 8 < 0: a base model worse than uniform bytes (documented range).
+    rows = anchors(base=(-0.3,), ref=(0.2,), benches=("heldout",))
+    rows.append(student("t", -0.1, bench="heldout"))
+    (row,) = score_run(rows)
+    assert row.pgr == pytest.approx(0.4)
+
+
+def test_z_is_fitted_over_the_scored_cells_only(caplog: pytest.LogCaptureFixture) -> None:
+    extrinsic = [*anchors(se=0.01), student("t1", 0.50, se=0.01), student("t2", 0.30, se=0.01)]
+    scored_cells = [
+        intrinsic("t1", "de", 0.2, 0.5, 3.0, 9.0),
+        intrinsic("t2", "de", 0.4, 0.7, 4.0, 19.0),
+    ]
+    extra = [
+        intrinsic("t3", "de", 0.9, 0.9, 5.0, 2.0),  # no student trained on it yet
+        intrinsic("t1", "es", 0.0, 0.1, 1.0, 90.0),  # a language nobody scored
+    ]
+    with caplog.at_level(logging.WARNING):
+        scored = {r.teacher: r for r in score_run(extrinsic, scored_cells + extra)}
+    # Exactly the z of a run holding only t1/de and t2/de (test_z_score_hand_checked).
+    assert scored["t1"].z_score == pytest.approx(-0.5)
+    assert scored["t2"].z_score == pytest.approx(0.5)
+    assert "left out of the z fit" in caplog.text
+    assert "t3/de" in caplog.text and "t1/es" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        unmatched = score_run(extrinsic, extra[:1])
+    assert all(r.z_score is None for r in unmatched)
+    assert "no intrinsic row matches a scored" in caplog.text
+
+
+def test_score_out_naming_an_existing_file_is_one_line_and_keeps_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    evals = _write_jsonl(tmp_path / "evals.jsonl", _long_rows())
+    taken = tmp_path / "results.txt"
+    taken.write_text("the user's notes\n", encoding="utf-8")
+    for out in (taken, taken / "sub"):
+        args = _score_cli().parse_args(["score", "--extrinsic", str(evals), "--out", str(out)])
+        assert args.run(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "results.txt is an existing file" in err
+    assert taken.read_text(encoding="utf-8") == "the user's notes\n"
+
+
+def test_score_side_bad_inputs_end_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    parser = _score_cli()
+    evals = _write_jsonl(tmp_path / "evals.jsonl", _long_rows())
+    out = tmp_path / "scores"
+    args = parser.parse_args(["score", "--extrinsic", str(evals), "--out", str(out)])
+    assert args.run(args) == 0
+    capsys.readouterr()
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(b'{"role": "base", "student_family": "f\xe9"}\n')
+    lm_eval = tmp_path / "lm" / "model"
+    lm_eval.mkdir(parents=True)
+    (lm_eval / "results_2024.json").write_text('{"results": {"mgsm_de": ', encoding="utf-8")
+    sizes = tmp_path / "sizes.json"
+    sizes.write_text('{"t1": -3}', encoding="utf-8")
+    cases = {
+        "not valid UTF-8": ["score", "--extrinsic", str(latin1), "--out", str(tmp_path / "x")],
+        "results_2024.json: not valid JSON": [
+            "score", "--extrinsic", str(tmp_path / "lm"), "--out", str(tmp_path / "x"),
+        ],
+        "latin1.jsonl:1: not valid UTF-8": ["leaderboard", "--scores", str(latin1)],
+        "unknown table value 'pgs'": ["leaderboard", "--scores", str(out), "--values", "pgs"],
+        "names no column": ["leaderboard", "--scores", str(out), "--values", ","],
+        "is an existing folder": ["leaderboard", "--scores", str(out), "--out", str(out)],
+        "size of 't1' is -3": [
+            "analyze", "--scores", str(out), "--sizes", str(sizes), "--out", str(tmp_path / "a"),
+        ],
+        "sizes.missing does not exist": [
+            "analyze", "--scores", str(out), "--sizes", str(tmp_path / "sizes.missing"),
+            "--out", str(tmp_path / "a"),
+        ],
+        "evals.jsonl is an existing file": ["analyze", "--scores", str(out), "--out", str(evals)],
+    }  # fmt: skip
+    for needle, argv in cases.items():
+        args = parser.parse_args(argv)
+        assert args.run(args) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, (argv, err)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "x").exists()
+
+
+def test_score_outputs_are_replaced_never_rewritten_in_place(tmp_path: Path) -> None:
+    """Each output of score, leaderboard and analyze is renamed over the old one.
+
+    A second name (hard link) for the old file keeps the old bytes only if the new file
+    was written elsewhere and renamed; an in-place write, which a kill can tear, changes
+    them.
+    """
+    parser = _score_cli()
+    rows = []
+    for i, lang in enumerate(("de", "es")):
+        rows += [r.__dict__ for r in anchors(lang=lang, se=0.01)]
+        rows += [student(f"t{j}", 0.42 + 0.03 * j + 0.01 * i, lang=lang, se=0.01).__dict__
+                 for j in range(4)]  # fmt: skip
+    evals = _write_jsonl(tmp_path / "evals.jsonl", rows)
+    out, an = tmp_path / "scores", tmp_path / "an"
+
+    def run_all() -> None:
+        for argv in (
+            ["score", "--extrinsic", str(evals), "--out", str(out)],
+            ["leaderboard", "--scores", str(out)],
+            ["analyze", "--scores", str(out), "--out", str(an)],
+        ):
+            args = parser.parse_args(argv)
+            assert args.run(args) == 0
+
+    run_all()
+    outputs = [out / "scores.jsonl", out / "robustness.json", out / "leaderboard.md",
+               an / "analysis.json", an / "pg_vs_size.png", an / "z_vs_extrinsic.png"]  # fmt: skip
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    for i, path in enumerate(outputs):
+        path.write_bytes(b"old bytes")
+        os.link(path, keep / str(i))
+    run_all()
+    for i, path in enumerate(outputs):
+        assert (keep / str(i)).read_bytes() == b"old bytes", path
+        assert path.read_bytes() != b"old bytes", path
+    assert (an / "pg_vs_size.png").read_bytes().startswith(b"\x89PNG")
+    left = [p.name for d in (out, an) for p in d.iterdir() if p.name.endswith(".tmp")]
+    assert not left
