@@ -7,15 +7,67 @@ found at load time, not an hour into a generation run.
 from __future__ import annotations
 
 import difflib
+import functools
+import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, UnknownTeacherError
 from harness.paths import teachers_path
+from harness.redact import is_secret_key
 
-BACKENDS = ("hf", "vllm", "local-chat-completions", "openai-chat-completions")
-_SECRET_HINTS = ("key", "token", "secret", "password")
+logger = logging.getLogger(__name__)
+
+# lm-eval model types whose constructor does not take the model as ``pretrained=``
+# (the API clients also accept ``pretrained=``; ``model=`` is what their docs show).
+_ID_KEYS = {
+    "gguf": "base_url",
+    "ggml": "base_url",
+    "textsynth": "engine",
+    "watsonx_llm": "model_id",
+}
+_API_MARKERS = ("completions", "chat", "litellm")
+
+
+def lm_eval_model_types() -> tuple[str, ...]:
+    """Every model type lm-eval's registry knows, without importing any model class.
+
+    ``lm_eval.models`` registers lazy ``"module:Class"`` placeholders, so this costs
+    a fraction of a second, where importing the classes would load torch. Not cached:
+    a model class a user registers with ``@register_model`` later counts too.
+    """
+    import lm_eval.models  # noqa: F401  (fills the registry with lazy entries)
+    from lm_eval.api.registry import model_registry
+
+    return tuple(sorted(model_registry.keys()))
+
+
+def check_backend(backend: Any, where: str) -> None:
+    """Raise unless ``backend`` is a model type lm-eval can load.
+
+    Why here: an unknown type would otherwise surface as lm-eval's ``ValueError`` only
+    when ``generate`` starts, after the user has queued a whole grid on it.
+
+    Raises:
+        ConfigError: ``backend`` is not a string, or no lm-eval model type of that name
+            exists (the message names the nearest ones).
+    """
+    if not isinstance(backend, str) or not backend.strip():
+        raise ConfigError(f"{where}: field 'backend' must be an lm-eval model type (e.g. hf)")
+    known = lm_eval_model_types()
+    if backend in known:
+        return
+    near = difflib.get_close_matches(backend, known, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(near)}?" if near else f"lm-eval knows {', '.join(known)}"
+    raise ConfigError(f"{where}: field 'backend' is {backend!r}, not an lm-eval model type; {hint}")
+
+
+def model_id_key(backend: str) -> str:
+    """The ``model_args`` key under which ``backend`` takes the model id or path."""
+    if backend in _ID_KEYS:
+        return _ID_KEYS[backend]
+    return "model" if any(m in backend for m in _API_MARKERS) else "pretrained"
 
 
 @dataclass(frozen=True)
@@ -44,17 +96,21 @@ class TeacherSpec:
             or self.size_b <= 0
         ):
             raise ConfigError(f"{where}: field 'size_b' must be a positive number or null")
-        if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"{where}: field 'backend' is {self.backend!r}; use one of {', '.join(BACKENDS)}"
-            )
+        check_backend(self.backend, where)
         if not isinstance(self.model_args, dict):
             raise ConfigError(f"{where}: field 'model_args' must be a mapping")
-        secret = [k for k in self.model_args if any(h in k.lower() for h in _SECRET_HINTS)]
+        # One credential rule for the whole harness (harness.redact): what it would
+        # scrub from an output must never be written into the registry either.
+        secret = [k for k in self.model_args if is_secret_key(str(k))]
         if secret:
             raise ConfigError(
                 f"{where}: field 'model_args' holds {secret[0]!r}; pass secrets through the "
                 "environment, never the registry"
+            )
+        id_key = model_id_key(self.backend)
+        if id_key in self.model_args:
+            raise ConfigError(
+                f"{where}: field 'model_args' holds {id_key!r}; put the model in field 'id'"
             )
         for flag in ("api", "gated"):
             if not isinstance(getattr(self, flag), bool):
@@ -62,8 +118,7 @@ class TeacherSpec:
 
     def lm_eval_model_args(self) -> str:
         """The ``--model_args`` string for lm-eval."""
-        key = "model" if self.backend.endswith("chat-completions") else "pretrained"
-        args = {key: self.id, **self.model_args}
+        args = {model_id_key(self.backend): self.id, **self.model_args}
         return ",".join(f"{k}={v}" for k, v in args.items())
 
 
@@ -91,10 +146,69 @@ def parse_teachers(data: Any, source: str = "teachers.yaml") -> dict[str, Teache
         missing = _REQUIRED - set(entry)
         if missing:
             raise ConfigError(f"{source}: teacher {name!r} is missing field {sorted(missing)[0]!r}")
+        if str(name) in specs:  # e.g. `1:` and `"1":`, which YAML keeps apart
+            raise ConfigError(f"{source}: teacher {str(name)!r} is defined twice")
         entry = {**entry, "model_args": entry.get("model_args") or {}}
         entry.setdefault("notes", "")
         specs[str(name)] = TeacherSpec(name=str(name), **entry)
     return specs
+
+
+@functools.lru_cache(maxsize=1)
+def _unique_key_loader() -> type:
+    """A ``SafeLoader`` that refuses duplicate mapping keys.
+
+    Why: YAML keeps the last of two equal keys without a word, so a second
+    ``gemma-3-4b:`` entry (or a second ``id:`` inside one) would silently replace the
+    first and a grid would benchmark a model nobody meant to.
+    """
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<:` merges may be overridden locally, as YAML intends
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable key: SafeLoader reports it itself
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key!r} (first at line {first.line + 1}); YAML would "
+                        "silently keep only the last: rename or remove one",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def _read_registry_text(path: Path) -> str:
+    """The registry's text, or a :class:`ConfigError` naming the file and the problem."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"teacher registry not found: {path}") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(
+            f"teacher registry {path} is a directory; pass the YAML file (e.g. {path}/teachers.yaml)"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read teacher registry {path}: {exc.strerror or exc}") from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line} is not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+            "save the registry as UTF-8"
+        ) from exc
 
 
 def load_teachers(path: str | Path | None = None) -> dict[str, TeacherSpec]:
@@ -102,10 +216,9 @@ def load_teachers(path: str | Path | None = None) -> dict[str, TeacherSpec]:
     import yaml
 
     path = Path(path) if path is not None else teachers_path()
+    text = _read_registry_text(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"teacher registry not found: {path}") from exc
+        data = yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
