@@ -39,6 +39,10 @@ class UnknownTeacherError(HarnessError, KeyError):
         return str(self.args[0])
 
 
+class SchemaError(ConfigError):
+    """A data file breaks the schema of ``harness/schema.py`` (missing column, wrong type, nulls)."""
+
+
 class EmptyDataError(HarnessError, ValueError):
     """An input that must hold rows holds none."""
 
@@ -49,3 +53,7 @@ class InputNotFoundError(HarnessError, FileNotFoundError):
 
 class HubError(HarnessError, RuntimeError):
     """A Hugging Face Hub operation failed for a reason retrying will not fix."""
+
+
+class MissingRequirementError(HarnessError, ImportError):
+    """An optional package a command needs is not installed (checked before any work)."""

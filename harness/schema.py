@@ -6,8 +6,13 @@ language) has the columns of :data:`SFT_COLUMNS`; see the README's "Data schemas
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from enum import Enum
+from pathlib import Path
 from typing import Any, TypedDict
+
+from harness.errors import InputNotFoundError, SchemaError
 
 
 class Strategy(str, Enum):
@@ -30,6 +35,7 @@ class InvalidReason(str, Enum):
     TRUNCATED = "truncated"  # output cut off (max_gen_toks reached mid-JSON)
     REFUSAL = "refusal"  # the teacher declined
     WRONG_LANGUAGE = "wrong_language"  # lingua says it is not the target language
+    UNDETERMINED_LANGUAGE = "undetermined_language"  # too little text to tell its language
 
 
 class Message(TypedDict):
@@ -167,3 +173,139 @@ def sft_features() -> Any:
             "run_id": Value("string"),
         }
     )
+
+
+# --- reading a collected dataset -----------------------------------------------------------
+
+# Columns every stage that reads a collected dataset relies on: lineage (teacher, language,
+# seed_id), the verdict (valid) and the pair itself.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "prompt", "response", "language", "teacher", "seed_id", "valid",
+)  # fmt: skip
+
+# The Arrow kind each SFT column must have when read, and whether it may hold nulls. A
+# ``valid`` read as float would turn NaN into True (``bool(nan)``), so kinds are checked,
+# not coerced.
+_KINDS: dict[str, tuple[str, bool]] = {
+    "messages": ("list", False), "prompt": ("string", True), "response": ("string", True),
+    "language": ("string", False), "strategy": ("string", False), "category": ("string", True),
+    "teacher": ("string", False), "seed_id": ("string", True), "valid": ("bool", False),
+    "invalid_reason": ("string", True), "detected_language": ("string", True),
+    "raw_output": ("string", True), "task": ("string", True), "doc_id": ("integer", True),
+    "temperature": ("number", True), "top_p": ("number", True), "max_gen_toks": ("integer", True),
+    "generation_kwargs": ("string", True), "model_args": ("string", True),
+    "source_prompt": ("string", True), "run_id": ("string", True),
+}  # fmt: skip
+
+
+def _kind_matches(kind: str, arrow_type: Any, nullable: bool) -> bool:
+    import pyarrow.types as pat
+
+    if pat.is_null(arrow_type):  # every value null: only a nullable column may be
+        return nullable
+    checks = {
+        "string": lambda t: pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t),
+        "bool": pat.is_boolean,
+        "integer": pat.is_integer,
+        "number": lambda t: pat.is_floating(t) or pat.is_integer(t),
+        "list": lambda t: pat.is_list(t) or pat.is_large_list(t) or pat.is_list_view(t),
+    }
+    return bool(checks[kind](arrow_type))
+
+
+def _check_column(path: Path, name: str, column: Any) -> None:
+    """Raise :class:`SchemaError` when a column's type, nulls or UTF-8 break the schema."""
+    import pyarrow as pa
+
+    kind, nullable = _KINDS[name]
+    if not _kind_matches(kind, column.type, nullable):
+        raise SchemaError(
+            f"{path}: column {name!r} is {column.type}, expected {kind}"
+            f"{'' if nullable else ' without nulls'}; re-collect it with `polyglot-harness collect`"
+        )
+    if not nullable and column.null_count:
+        raise SchemaError(
+            f"{path}: column {name!r} holds {column.null_count} null value(s) of "
+            f"{len(column)}; every row needs a {kind}: re-collect it with `polyglot-harness collect`"
+        )
+    if kind in ("string", "list"):
+        try:
+            column.validate(full=True)  # UTF-8 of strings, nested ones included
+        except pa.ArrowInvalid:
+            raise SchemaError(
+                f"{path}: column {name!r} holds invalid UTF-8; re-collect it, or re-encode the "
+                "file as UTF-8"
+            ) from None
+
+
+def read_collected(
+    path: str | Path, columns: Sequence[str] | None = None, *, require: Sequence[str] = ()
+) -> Any:
+    """Read a collected dataset's parquet, enforcing the SFT schema on what is read.
+
+    Every stage that reads collected data (intrinsic, judge, train) goes through here,
+    so a damaged or foreign file fails the same way everywhere: one line naming the file
+    and the column, never a traceback and never a silent misreading (a ``valid`` column
+    of NaN once counted as all-valid).
+
+    Args:
+        path: the ``data.parquet`` file.
+        columns: columns to read; all of the file's by default. Those of
+            :data:`REQUIRED_COLUMNS` must exist whatever is read.
+        require: further columns that must exist (a stage's own needs).
+
+    Returns:
+        A ``pyarrow.Table`` of the requested columns, in that order.
+
+    Raises:
+        InputNotFoundError: the file does not exist.
+        SchemaError: not a parquet file, a required or requested column is missing, or a
+            column has the wrong type, nulls where none are allowed, or invalid UTF-8.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path} does not exist; run `polyglot-harness collect` first")
+    try:
+        names = pq.ParquetFile(path).schema_arrow.names
+    except (pa.ArrowException, OSError) as exc:
+        raise SchemaError(f"{path}: not a readable parquet file ({exc})") from None
+    wanted = list(columns) if columns is not None else list(names)
+    missing = [c for c in dict.fromkeys([*REQUIRED_COLUMNS, *require, *wanted]) if c not in names]
+    if missing:
+        raise SchemaError(
+            f"{path}: column(s) {', '.join(map(repr, missing))} missing; not a collected dataset "
+            "(see harness/schema.py; run `polyglot-harness collect`)"
+        )
+    try:
+        table = pq.read_table(path, columns=wanted)
+    except (pa.ArrowException, OSError) as exc:
+        raise SchemaError(f"{path}: not a readable parquet file ({exc})") from None
+    for name in wanted if table.num_rows else ():  # no rows: the caller says "empty"
+        if name in _KINDS:
+            _check_column(path, name, table.column(name))
+    return table
+
+
+def fingerprint_content(path: str | Path) -> str:
+    """Size and SHA-256 of a file's bytes: the identity of an input for every resume check.
+
+    Content, not mtime: re-running ``collect`` rewrites byte-identical files, and that
+    must not throw away hours of cached judging or a half-trained student. Hashing is
+    memoised per (path, size, mtime) in this process, so a 1 GB file is read once.
+    """
+    path = Path(path)
+    stat = path.stat()
+    memo_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if memo_key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[memo_key] = f"{stat.st_size}-{digest.hexdigest()[:32]}"
+    return _DIGESTS[memo_key]
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, EmptyDataError
-
-_FINGERPRINT_BYTES = 1 << 20
+from harness.schema import fingerprint_content, read_collected
 
 METRICS: tuple[str, ...] = (
     "validity", "lengths", "diversity", "lexical", "duplicates", "fluency", "judge",
@@ -84,12 +83,12 @@ class IntrinsicOptions:
 
 
 def fingerprint_file(path: Path) -> str:
-    """Size, mtime and the first MiB's hash: cheap on 1 GB files, changes when they do."""
-    stat = path.stat()
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        digest.update(handle.read(_FINGERPRINT_BYTES))
-    return f"{stat.st_size}-{stat.st_mtime_ns}-{digest.hexdigest()[:16]}"
+    """The file's size and content hash: a cache key part that survives byte-identical rewrites.
+
+    Re-running ``collect`` rewrites every ``data.parquet`` with the same bytes and a new
+    mtime; a key holding the mtime threw away hours of judging for nothing.
+    """
+    return fingerprint_content(path)
 
 
 @dataclass
@@ -109,22 +108,21 @@ class DatasetRows:
     def read(cls, path: Path, language: str, *, limit: int | None = None) -> DatasetRows:
         """Read the needed columns with pyarrow (no ``datasets`` cache files written).
 
+        The schema is enforced on read: a ``valid`` column of NaN or nulls once counted
+        as valid (``bool(nan)`` is True) and gave a valid rate of 1.0 for 3 valid rows of 9.
+
         Raises:
             EmptyDataError: the file holds no rows.
-            ConfigError: a column of the SFT schema is missing.
+            SchemaError: a column of the SFT schema is missing, mistyped, null where it
+                must not be, or not UTF-8.
         """
-        import pyarrow.parquet as pq
-
         cols = ["prompt", "response", "valid", "detected_language"]
-        meta = pq.ParquetFile(path).metadata
-        if meta.num_rows == 0:
+        table = read_collected(path, cols)
+        if table.num_rows == 0:
             raise EmptyDataError(f"{path} holds no rows: re-collect this dataset or remove it")
-        missing = [c for c in cols if c not in meta.schema.names]
-        if missing:
-            raise ConfigError(f"{path} lacks column(s) {missing}: not a collected SFT dataset")
-        table = pq.read_table(path, columns=cols).to_pydict()
+        table = table.to_pydict()
         n = len(table["valid"]) if limit is None else min(limit, len(table["valid"]))
-        valid = [bool(v) for v in table["valid"][:n]]
+        valid = list(table["valid"][:n])
         index = [i for i in range(n) if valid[i]]
         return cls(
             language=language,
@@ -201,6 +199,28 @@ def missing_requirement(metric: str, options: IntrinsicOptions) -> str | None:
     return None
 
 
+def check_models(metrics: Sequence[str], options: IntrinsicOptions) -> None:
+    """Fail in one line, before any work, when a model one of ``metrics`` needs will not load.
+
+    Raises:
+        InputNotFoundError: a model folder or Hub id that does not resolve.
+        ConfigError: an unknown lm-eval backend for the judge.
+        MissingRequirementError: the judge's backend package is not installed.
+    """
+    from harness.intrinsic.judge import parse_model_spec
+    from harness.models.preflight import check_lm_eval_model, check_model
+
+    o = options
+    if "fluency" in metrics and o.reference_lm:
+        check_model(o.reference_lm, role="reference LM", flag="--reference-lm")
+    if "lengths" in metrics and (o.tokenizer or o.reference_lm):
+        flag = "--tokenizer" if o.tokenizer else "--reference-lm"
+        check_model(o.tokenizer or o.reference_lm or "", role="length tokenizer", flag=flag)
+    if "judge" in metrics and o.judge:
+        model, args = parse_model_spec(o.judge)
+        check_lm_eval_model(model, args, role="judge", flag="--judge")
+
+
 def _benchmark_files(benchmarks_dir: str, language: str) -> list[Path]:
     """The JSONL files of every benchmark config in ``language`` (evaluate stage's layout)."""
     from harness.evaluate.benchmarks import BENCHMARKS
@@ -251,6 +271,8 @@ def _texts(data: DatasetRows) -> list[str]:
 
 
 Result = tuple[dict[str, Any], dict[str, list] | None]
+Resume = tuple[Path, str]  # (progress file, key) of a resumable metric
+JUDGE_CHUNK_ROWS = 64  # rows judged per lm-eval call: the most a kill can cost
 
 
 def _validity(data: DatasetRows, res: Resources) -> Result:
@@ -328,7 +350,7 @@ def _fluency(data: DatasetRows, res: Resources) -> Result:
     return values, {"row_index": data.index, "perplexity": result.values}
 
 
-def _judge(data: DatasetRows, res: Resources) -> Result:
+def _judge(data: DatasetRows, res: Resources, resume: Resume | None = None) -> Result:
     from harness.intrinsic.judge import judge_dataset, summarize_judgements
 
     o = res.options
@@ -341,6 +363,9 @@ def _judge(data: DatasetRows, res: Resources) -> Result:
             limit=len(data.index) if o.limit is not None else None,
             gen_kwargs={"max_gen_toks": o.judge_max_gen_toks} if o.judge_max_gen_toks else None,
             apply_chat_template=o.judge_chat_template,
+            progress_file=resume[0] if resume else None,
+            progress_key=resume[1] if resume else "",
+            chunk_size=JUDGE_CHUNK_ROWS,
         )
     rows = {
         "row_index": [r.row_index for r in results],
@@ -378,6 +403,14 @@ _COMPUTE = {
 }  # fmt: skip
 
 
-def compute_metric(metric: str, data: DatasetRows, res: Resources) -> Result:
-    """Dataset-level values and per-row columns (keyed by ``row_index``) of one metric."""
+def compute_metric(
+    metric: str, data: DatasetRows, res: Resources, *, resume: Resume | None = None
+) -> Result:
+    """Dataset-level values and per-row columns (keyed by ``row_index``) of one metric.
+
+    ``resume`` is ``(file, key)``: where the judge saves each finished chunk of rows, and
+    what those rows were judged under, so a killed run re-judges only the rest.
+    """
+    if metric == "judge":
+        return _judge(data, res, resume)
     return _COMPUTE[metric](data, res)

@@ -16,13 +16,14 @@ import json
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, InputNotFoundError
-from harness.schema import DATA_FILE
+from harness.files import append_jsonl, read_records
+from harness.schema import DATA_FILE, read_collected
 
 logger = logging.getLogger(__name__)
 
@@ -157,12 +158,14 @@ def load_judge_docs(data_path: str | Path, *, include_invalid: bool = False) -> 
     Invalid rows are skipped by default because intrinsic metrics are computed on valid
     rows only and judging an empty or wrong-language response costs judge time for a
     known answer.
-    """
-    import pyarrow.parquet as pq
 
+    Raises:
+        InputNotFoundError: no dataset there.
+        SchemaError: the file breaks the collected schema (e.g. nulls in ``valid``).
+    """
     path = resolve_data_file(data_path)
     columns = ["prompt", "response", "language", "seed_id", "valid"]
-    table = pq.read_table(path, columns=columns).to_pydict()
+    table = read_collected(path, columns).to_pydict()
     docs = []
     for i in range(len(table["prompt"])):
         if not include_invalid and not table["valid"][i]:
@@ -216,12 +219,20 @@ def judge_dataset(
     include_invalid: bool = False,
     system_instruction: str | None = None,
     device: str | None = None,
+    progress_file: str | Path | None = None,
+    progress_key: str = "",
+    chunk_size: int = 64,
 ) -> list[JudgeResult]:
     """Judge every valid row of one collected dataset with any lm-eval backend.
 
     Runs lm-eval's ``simple_evaluate`` on the ``polyglot_judge`` task (the task reads the
     dataset from ``metadata["judge_data"]``) with samples logged, then parses each
     sample's generation and maps it back to its row by the ``row_index`` the doc carries.
+
+    With ``progress_file``, rows are judged ``chunk_size`` at a time and each finished
+    chunk's outputs are appended to that file, so a run killed after hours resumes with
+    the rows not yet judged (per chunk, for every backend; lm-eval's request cache would
+    only help backends that report each batch).
 
     Args:
         data_path: A ``data.parquet`` or the folder holding it.
@@ -237,36 +248,81 @@ def judge_dataset(
         system_instruction: System prompt; defaults to Prometheus's judge persona when a
             chat template is applied.
         device: lm-eval's device (``"cpu"``, ``"cuda:0"``); the backend's default if None.
+        progress_file: JSONL of finished judgements to resume from and append to.
+        progress_key: What the judgements depend on (judge, rubric, data, settings);
+            records written under another key are discarded, never reused.
+        chunk_size: Rows judged (and saved) per lm-eval call when resuming is on.
 
     Returns:
         One :class:`JudgeResult` per judged row, in row order.
     """
     from harness.intrinsic.rubrics import JUDGE_SYSTEM_PROMPT
 
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     path = resolve_data_file(data_path)
     docs = load_judge_docs(path, include_invalid=include_invalid)
+    docs = docs if limit is None else docs[:limit]
     if not docs:
         logger.warning("%s has no rows to judge", path)
         return []
+    done = _load_progress(Path(progress_file), progress_key) if progress_file else {}
+    todo = [pos for pos, doc in enumerate(docs) if doc["row_index"] not in done]
+    if len(todo) < len(docs):
+        logger.info("judge of %s: %d rows already judged, %d to go", path, len(done), len(todo))
+    if todo:
+        from lm_eval.api.registry import get_model
+        from lm_eval.tasks import TaskManager
+
+        from harness.paths import tasks_path
+
+        if isinstance(model, str):  # loaded once, shared by every chunk
+            model = get_model(model).create_from_arg_string(
+                model_args, {"batch_size": batch_size, "device": device}
+            )
+        if system_instruction is None and apply_chat_template:
+            system_instruction = JUDGE_SYSTEM_PROMPT
+        manager = TaskManager(
+            include_path=str(tasks_path()),
+            include_defaults=False,
+            metadata={"judge_data": str(path), "judge_include_invalid": include_invalid},
+        )
+        step = chunk_size if progress_file else len(todo)
+        for chunk in _chunks(todo, step):
+            for result in _judge_chunk(
+                model, manager, chunk, gen_kwargs, apply_chat_template, system_instruction
+            ):
+                done[result.row_index] = result
+                if progress_file:
+                    append_jsonl(progress_file, {"key": progress_key, **_record(result)})
+    wanted = {doc["row_index"] for doc in docs}
+    results = sorted((r for i, r in done.items() if i in wanted), key=lambda r: r.row_index)
+    n_bad = sum(not r.parsed for r in results)
+    if n_bad:
+        logger.warning("%d of %d judgements of %s were unparseable", n_bad, len(results), path)
+    return results
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _judge_chunk(
+    lm: Any,
+    manager: Any,
+    positions: list[int],
+    gen_kwargs: dict[str, Any] | None,
+    apply_chat_template: bool,
+    system_instruction: str | None,
+) -> list[JudgeResult]:
+    """One lm-eval call over the task documents at ``positions``."""
     from lm_eval import simple_evaluate
-    from lm_eval.tasks import TaskManager
 
-    from harness.paths import tasks_path
-
-    if system_instruction is None and apply_chat_template:
-        system_instruction = JUDGE_SYSTEM_PROMPT
-    manager = TaskManager(
-        include_path=str(tasks_path()),
-        include_defaults=False,
-        metadata={"judge_data": str(path), "judge_include_invalid": include_invalid},
-    )
     out = simple_evaluate(
-        model=model,
-        model_args=model_args,
+        model=lm,
         tasks=[TASK_NAME],
-        batch_size=batch_size,
-        device=device,
-        limit=limit,
+        samples={TASK_NAME: positions},
         gen_kwargs=gen_kwargs,
         apply_chat_template=apply_chat_template,
         system_instruction=system_instruction,
@@ -276,12 +332,37 @@ def judge_dataset(
     )
     if out is None:  # non-zero rank under a distributed launcher
         return []
-    results = [_to_result(sample) for sample in out["samples"][TASK_NAME]]
-    results.sort(key=lambda r: r.row_index)
-    n_bad = sum(not r.parsed for r in results)
-    if n_bad:
-        logger.warning("%d of %d judgements of %s were unparseable", n_bad, len(results), path)
-    return results
+    return [_to_result(sample) for sample in out["samples"][TASK_NAME]]
+
+
+def _record(result: JudgeResult) -> dict[str, Any]:
+    return {
+        "row_index": result.row_index,
+        "seed_id": result.seed_id,
+        "language": result.language,
+        "raw_output": result.raw_output,
+    }
+
+
+def _load_progress(path: Path, key: str) -> dict[int, JudgeResult]:
+    """Judgements saved under ``key`` (re-parsed); a file of another key is discarded."""
+    records = read_records(path)
+    if any(r.get("key") != key for r in records):
+        logger.info("%s was written for other data or judge settings: judging afresh", path)
+        path.unlink(missing_ok=True)
+        return {}
+    done = {}
+    for r in records:
+        judgement = parse_judgement(r.get("raw_output"))
+        done[int(r["row_index"])] = JudgeResult(
+            row_index=int(r["row_index"]),
+            seed_id=str(r.get("seed_id", "")),
+            language=str(r.get("language", "")),
+            score=judgement.score,
+            feedback=judgement.feedback,
+            raw_output=str(r.get("raw_output") or ""),
+        )
+    return done
 
 
 def _to_result(sample: dict[str, Any]) -> JudgeResult:

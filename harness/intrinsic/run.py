@@ -2,7 +2,8 @@
 
 A full run (thousands of judge generations, perplexity under a 4B model, 8B embeddings)
 takes hours, so each (dataset, metric) result is its own cache file, written atomically
-and keyed by a fingerprint of the input file and of the metric's parameters. A rerun,
+and keyed by a fingerprint of the input file's content and of the metric's parameters;
+the judge also saves its rows chunk by chunk, so a kill costs at most one chunk. A rerun,
 or a run resumed after Ctrl-C, recomputes only what is missing or stale; a metric can
 be computed alone (``metrics=("judge",)``) and joins the others in the summary.
 
@@ -10,6 +11,7 @@ Layout under ``out_dir``::
 
     <teacher>/<lang>/<metric>.json            dataset-level values + cache key
     <teacher>/<lang>/<metric>_rows.parquet    per-row values, where a metric has them
+    <teacher>/<lang>/.judge.partial.jsonl     judgements of an unfinished judge run (resume)
     summary.jsonl                             one row per (teacher, language)
     rows.parquet                              per valid row: perplexity, rubric, lengths
 
@@ -23,26 +25,26 @@ import hashlib
 import json
 import logging
 import math
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, InputNotFoundError
+from harness.files import atomic_write, atomic_write_text
 from harness.intrinsic.compute import (
     METRICS,
     DatasetRows,
     IntrinsicOptions,
     Resources,
+    check_models,
     compute_metric,
     fingerprint_file,
     missing_requirement,
     params_for,
 )
 from harness.jsonl import read_jsonl
-from harness.schema import DATA_FILE
+from harness.schema import DATA_FILE, read_collected
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "judge_parse_rate", "prompt_length", "response_length", "duplicate_rate",
     "near_duplicate_rate", "contamination_rate",
 )  # fmt: skip
+_SUMMARY_COLUMNS = ["teacher", "seed_id", "valid"]  # what the summary reads of each dataset
 ROW_COLUMNS: tuple[str, ...] = (
     "teacher", "language", "seed_id", "row_index", "perplexity", "rubric_score",
     "rubric_feedback", "prompt_length", "response_length",
@@ -95,18 +98,6 @@ def discover_datasets(data_dir: str | Path) -> list[DatasetRef]:
     return [DatasetRef(p.parent.parent.name, p.parent.name, p) for p in found]
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temp file in the same folder and rename: a crash leaves no half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _jsonable(value: Any) -> Any:
     """NaN/inf become null, so every file we write is strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -140,10 +131,10 @@ def _write_cache(
         # The cache key rides along, so rows from an interrupted recompute (new rows
         # file, old JSON) are never joined to the old values.
         table = pa.table(rows).replace_schema_metadata({"polyglot_cache_key": record["key"]})
-        _atomic_write(folder / f"{metric}_rows.parquet", lambda p: pq.write_table(table, p))
+        atomic_write(folder / f"{metric}_rows.parquet", lambda p: pq.write_table(table, p))
     text = json.dumps(_jsonable(record), ensure_ascii=False, indent=1, sort_keys=True)
     # The JSON is written last: it is the commit marker that makes the rows file count.
-    _atomic_write(folder / f"{metric}.json", lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write_text(folder / f"{metric}.json", text)
 
 
 def compute_intrinsic(
@@ -188,36 +179,49 @@ def compute_intrinsic(
             print(f"skipping {metric}: {reason}")
         else:
             plan.append(metric)
+    # Plan first: what is cached, what is not; then check the models the rest needs, so
+    # a model that will not load fails in one line before hours of other metrics.
+    todo: list[tuple[DatasetRef, str, str, dict[str, Any], str]] = []
+    cached = 0
+    for ref in datasets:
+        read_collected(ref.path, _SUMMARY_COLUMNS)  # a broken file fails now, not at the end
+        folder = out / ref.teacher_slug / ref.language
+        input_fp = fingerprint_file(ref.path)
+        for metric in plan:
+            params = params_for(metric, options, ref.language)
+            key = _cache_key(input_fp, metric, params)
+            old = _read_cache(folder / f"{metric}.json")
+            if old is not None and old.get("key") == key:
+                cached += 1
+            else:
+                todo.append((ref, metric, input_fp, params, key))
+    check_models(sorted({metric for _, metric, *_ in todo}), options)
     resources = Resources(options)
-    computed = cached = 0
-    with tqdm(total=len(datasets) * len(plan), desc="intrinsic", disable=not progress) as bar:
-        for ref in datasets:
+    computed = 0
+    loaded: tuple[DatasetRef, DatasetRows] | None = None
+    with tqdm(total=len(todo), desc="intrinsic", disable=not progress) as bar:
+        for ref, metric, input_fp, params, key in todo:
+            bar.set_postfix_str(f"{ref.name} {metric}")
             folder = out / ref.teacher_slug / ref.language
-            input_fp = fingerprint_file(ref.path)
-            data: DatasetRows | None = None
-            for metric in plan:
-                bar.set_postfix_str(f"{ref.name} {metric}")
-                params = params_for(metric, options, ref.language)
-                key = _cache_key(input_fp, metric, params)
-                old = _read_cache(folder / f"{metric}.json")
-                if old is not None and old.get("key") == key:
-                    cached += 1
-                    bar.update()
-                    continue
-                if data is None:
-                    data = DatasetRows.read(ref.path, ref.language, limit=options.limit)
-                values, rows = compute_metric(metric, data, resources)
-                record = {
-                    "metric": metric,
-                    "key": key,
-                    "input": input_fp,
-                    "params": params,
-                    "values": values,
-                }
-                _write_cache(folder, metric, record, rows)
-                computed += 1
-                logger.info("computed %s for %s", metric, ref.name)
-                bar.update()
+            if loaded is None or loaded[0] != ref:
+                loaded = (ref, DatasetRows.read(ref.path, ref.language, limit=options.limit))
+            partial = folder / f".{metric}.partial.jsonl"
+            resume_key = _cache_key(input_fp, metric, {**params, "limit": None})
+            values, rows = compute_metric(
+                metric, loaded[1], resources, resume=(partial, resume_key)
+            )
+            record = {
+                "metric": metric,
+                "key": key,
+                "input": input_fp,
+                "params": params,
+                "values": values,
+            }
+            _write_cache(folder, metric, record, rows)
+            partial.unlink(missing_ok=True)  # the cache now holds every row
+            computed += 1
+            logger.info("computed %s for %s", metric, ref.name)
+            bar.update()
     logger.info("intrinsic: %d computed, %d cached", computed, cached)
     summary = write_summary(datasets, out, limit=options.limit)
     return summary
@@ -227,7 +231,7 @@ def _dataset_summary(ref: DatasetRef, folder: Path, limit: int | None) -> tuple[
     """Summary row and per-row records of one dataset from its valid caches."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(ref.path, columns=["teacher", "seed_id", "valid"]).to_pydict()
+    table = read_collected(ref.path, _SUMMARY_COLUMNS).to_pydict()
     n = len(table["valid"]) if limit is None else min(limit, len(table["valid"]))
     teachers = {t for t in table["teacher"][:n] if t}
     summary: dict[str, Any] = {
@@ -292,7 +296,7 @@ def write_summary(
         rows.extend(per_row)
     text = "".join(json.dumps(_jsonable(s), ensure_ascii=False) + "\n" for s in summaries)
     path = out_dir / SUMMARY_FILE
-    _atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write_text(path, text)
     columns = {c: [r.get(c) for r in rows] for c in ROW_COLUMNS}
     schema = pa.schema(
         [(c, pa.string()) for c in ("teacher", "language", "seed_id")]
@@ -300,7 +304,7 @@ def write_summary(
            ("rubric_feedback", pa.string()), ("prompt_length", pa.int64()), ("response_length", pa.int64())]
     )  # fmt: skip
     table = pa.table(columns, schema=schema)
-    _atomic_write(out_dir / ROWS_FILE, lambda p: pq.write_table(table, p))
+    atomic_write(out_dir / ROWS_FILE, lambda p: pq.write_table(table, p))
     return path
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import logging
+import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -20,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
+from harness.files import atomic_write_text
+from harness.models.preflight import check_model
 from harness.naming import student_run_name
 from harness.sampling import balanced_subsample
-from harness.schema import DATA_FILE
+from harness.schema import DATA_FILE, fingerprint_content, read_collected
 from harness.train.card import (
     SIDECAR,
     harness_version,
@@ -43,6 +47,11 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 MERGED = "merged"
+FINGERPRINT = "polyglot_fingerprint.json"  # next to the checkpoints: what they were trained on
+_WEIGHTS = (
+    "model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors",
+    "pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin",
+)  # fmt: skip
 
 
 @dataclass
@@ -87,11 +96,17 @@ def find_dataset(dataset: str | Path | None) -> Path:
 
 
 def read_dataset(path: Path) -> Any:
-    """Load a collected parquet into an in-memory ``Dataset`` (no cache files written)."""
-    import pyarrow.parquet as pq
+    """Load a collected parquet into an in-memory ``Dataset`` (no cache files written).
+
+    The schema is enforced on read (:func:`harness.schema.read_collected`): a ``valid``
+    column of NaN or nulls would otherwise count as valid and be trained on.
+
+    Raises:
+        SchemaError: a missing column, a wrong type, nulls in ``valid`` or invalid UTF-8.
+    """
     from datasets import Dataset
 
-    return Dataset(pq.read_table(path))
+    return Dataset(read_collected(path, require=("messages", "strategy")))
 
 
 def _single(rows: Any, column: str, path: Path) -> str:
@@ -108,6 +123,17 @@ def _single(rows: Any, column: str, path: Path) -> str:
     return values[0]
 
 
+def _check_base(family: StudentFamily, families: dict[str, StudentFamily]) -> None:
+    """Fail in one line, before any folder is made, when the student's base will not load."""
+    if family.registered:
+        check_model(
+            family.base_model, role=f"student family {family.name!r}: base model", flag="--student"
+        )
+    else:
+        note = f" (not a family in students.yaml: {', '.join(families)})"
+        check_model(family.base_model, role="student", flag="--student", note=note)
+
+
 def _device() -> tuple[bool, bool]:
     import torch
 
@@ -118,19 +144,23 @@ def plan_run(config: TrainConfig) -> RunPlan:
     """Read the data and resolve the run's choices; cheap, loads no model.
 
     Raises:
-        InputNotFoundError: the dataset does not exist.
+        InputNotFoundError: the dataset does not exist, or the student's base model does
+            not resolve (not a folder, not cached, unknown to the Hub).
+        SchemaError: the dataset breaks the collected schema.
         EmptyDataError: the dataset holds no rows, or no valid ones.
         ConfigError: mixed lineage, or 4-bit requested where it cannot run.
     """
-    family = resolve_student(config.student, load_families(config.students_file))
+    families = load_families(config.students_file)
+    family = resolve_student(config.student, families)
     path = find_dataset(config.dataset)
     raw = read_dataset(path)
     if len(raw) == 0:
         raise EmptyDataError(f"{path} holds no rows; collect teacher outputs before training")
     teacher, language = _single(raw, "teacher", path), _single(raw, "language", path)
-    n_valid = sum(bool(v) for v in raw["valid"]) if "valid" in raw.column_names else len(raw)
+    n_valid = sum(bool(v) for v in raw["valid"])  # bool and non-null: checked on read
     if n_valid == 0:
         raise EmptyDataError(f"{path} holds {len(raw)} rows but no valid ones; nothing to train on")
+    _check_base(family, families)
     rows = balanced_subsample(
         raw, total=config.total_rows, by="strategy", seed=config.seed, valid_only=True
     )
@@ -331,12 +361,123 @@ def _hyperparameters(plan: RunPlan, loss_mask: str) -> dict[str, Any]:
     return hyper
 
 
+def run_fingerprint(plan: RunPlan) -> dict[str, Any]:
+    """What a checkpoint must have been trained on to be resumed: data content and settings.
+
+    The data is identified by content (a byte-identical re-collect keeps the checkpoints);
+    settings that only change bookkeeping (where, how often to save, what to keep) are left
+    out, so changing them does not throw away training.
+    """
+    bookkeeping = {
+        "dataset", "out", "overwrite", "keep_checkpoints", "merge_lora", "save_steps",
+        "save_total_limit", "logging_steps", "students_file",
+    }  # fmt: skip
+    settings = {k: v for k, v in plan.config.to_dict().items() if k not in bookkeeping}
+    fingerprint = {
+        "data": fingerprint_content(plan.data_path),
+        "base_model": plan.family.base_model,
+        "family_chat_template": plan.family.chat_template,
+        "settings": settings,
+        "resolved": {
+            "lora": plan.lora,
+            "load_in_4bit": plan.load_in_4bit,
+            "learning_rate": plan.learning_rate,
+            "optim": plan.optim,
+            "bf16": plan.bf16,
+        },
+    }
+    return json.loads(json.dumps(fingerprint))  # as it reads back from the file
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_fingerprint(checkpoints: Path, fingerprint: dict[str, Any]) -> None:
+    atomic_write_text(checkpoints / FINGERPRINT, json.dumps(fingerprint, indent=1, sort_keys=True))
+
+
+def _complete(checkpoint: Path) -> bool:
+    """Trainer writes ``trainer_state.json`` last; with it and the weights, a checkpoint is whole."""
+    state = _read_json(checkpoint / "trainer_state.json")
+    return isinstance(state, dict) and any((checkpoint / name).is_file() for name in _WEIGHTS)
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    if old.get("data") != new.get("data"):
+        return "the dataset changed"
+    keys = [k for k in ("base_model", "family_chat_template") if old.get(k) != new.get(k)]
+    for group in ("settings", "resolved"):
+        a, b = old.get(group) or {}, new.get(group) or {}
+        keys += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return f"settings changed ({', '.join(dict.fromkeys(keys))})"
+
+
+def resume_checkpoint(checkpoints: Path, fingerprint: dict[str, Any]) -> Path | None:
+    """The newest complete checkpoint trained on the same data and settings, else None.
+
+    A job killed while ``checkpoint-N`` was being written leaves it without
+    ``trainer_state.json`` (or without weights); resuming from it crashed every rerun, so
+    incomplete checkpoints are removed with a warning and the previous one is used.
+    Checkpoints of other data or settings (see :func:`run_fingerprint`) are removed, and
+    training restarts from scratch, saying why.
+    """
+    found = sorted(
+        (p for p in checkpoints.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()),
+        key=lambda p: int(p.name[11:]),
+        reverse=True,
+    )
+    if not found:
+        return None
+    stored = _read_json(checkpoints / FINGERPRINT)
+    if stored != fingerprint:
+        why = (
+            "hold no data fingerprint (an older harness wrote them)"
+            if not isinstance(stored, dict)
+            else f"were trained before {_changes(stored, fingerprint)}"
+        )
+        logger.warning(
+            "checkpoints in %s %s: not resuming, training from scratch", checkpoints, why
+        )
+        for path in found:
+            shutil.rmtree(path)
+        return None
+    for path in found:
+        if _complete(path):
+            return path
+        logger.warning(
+            "%s is incomplete (no trainer_state.json or weights: killed while saving?); "
+            "removing it and resuming from an earlier checkpoint",
+            path,
+        )
+        shutil.rmtree(path)
+    logger.warning("no complete checkpoint in %s: training from scratch", checkpoints)
+    return None
+
+
+def _remove_empty_dirs(folder: Path) -> None:
+    """Remove ``folder`` and its subfolders if they hold no file at all."""
+    if not folder.is_dir():
+        return
+    for root, _dirs, files in os.walk(folder, topdown=False):
+        if files:
+            return
+        try:
+            os.rmdir(root)
+        except OSError:
+            return
+
+
 def train_student(config: TrainConfig, *, callbacks: list[Any] | None = None) -> TrainResult:
     """Train (or resume, or skip) one student; the run folder ends up self-describing.
 
     A finished run (its ``polyglot_run.json`` present) is skipped unless
-    ``config.overwrite``; an unfinished one resumes from its last checkpoint under
-    ``<run>/checkpoints``, so a killed job is simply rerun.
+    ``config.overwrite``; an unfinished one resumes from its last complete checkpoint
+    under ``<run>/checkpoints`` if that was trained on the same data and settings
+    (:func:`resume_checkpoint`), so a killed job is simply rerun.
 
     Args:
         config: the run's configuration.
@@ -345,8 +486,6 @@ def train_student(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
     Returns:
         Where the student is, with the sidecar's metadata.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
     plan = plan_run(config)
     run_dir = plan.run_dir
     done = read_sidecar(run_dir)
@@ -359,14 +498,21 @@ def train_student(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
         logger.info("retraining %s (--overwrite)", run_dir)
         (run_dir / SIDECAR).unlink()
         shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
 
-    trainer, info = build_trainer(plan, callbacks)
+    existed = run_dir.exists()
+    try:
+        trainer, info = build_trainer(plan, callbacks)
+    except BaseException:
+        if not existed:
+            _remove_empty_dirs(run_dir)  # a failed start leaves no empty run folder behind
+        raise
     checkpoints = run_dir / CHECKPOINTS
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    fingerprint = run_fingerprint(plan)
+    last = resume_checkpoint(checkpoints, fingerprint)
     if last:
-        logger.info("resuming %s from %s", run_dir.name, last)
-    output = trainer.train(resume_from_checkpoint=last)
+        logger.info("resuming %s from %s", run_dir.name, last.name)
+    _write_fingerprint(checkpoints, fingerprint)
+    output = trainer.train(resume_from_checkpoint=str(last) if last else None)
     trainer.save_model(str(run_dir))  # the model or adapter, with the tokenizer
     tokenizer = trainer.processing_class
     merged = _merge_adapter(plan, tokenizer) if plan.lora and config.merge_lora else None
@@ -389,7 +535,7 @@ def train_student(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
         **plan.counts,
         "global_step": trainer.state.global_step,
         "train_loss": output.training_loss,
-        "resumed_from": Path(last).name if last else None,
+        "resumed_from": last.name if last else None,
         "harness_version": harness_version(),
     }
     write_model_card(run_dir, metadata)

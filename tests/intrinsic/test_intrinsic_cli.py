@@ -99,6 +99,7 @@ def test_end_to_end_cache_and_resume(
     assert "skipping contamination: needs --benchmarks-dir" in printed
     assert "org/tiny-teacher" in printed and "wrote" in printed
     assert len(_computed(caplog)) == 2 * 7
+    assert not list(out.rglob(".judge.partial.jsonl"))  # progress goes once the cache holds it
 
     summary = {s["language"]: s for s in read_summary(out)}
     assert set(summary) == {"de", "ja"}
@@ -238,3 +239,119 @@ def test_errors_name_the_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
 
     with pytest.raises(SystemExit):
         main(["intrinsic", str(tmp_path / "d"), "--metrics", "validity,bogus"])
+
+
+# --- issue 12: schema on read, content-keyed caches, models checked before work --------
+
+
+def _one_line_error(argv: list[str], capsys: pytest.CaptureFixture) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def _replace_column(path: Path, name: str, values) -> None:
+    """Rewrite a collected parquet with one column replaced (``None``: dropped)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if name in table.column_names:
+        table = table.drop_columns([name])
+    if values is not None:
+        table = table.append_column(name, values)
+    pq.write_table(table, path)
+
+
+def test_valid_column_of_nan_or_null_is_an_error_not_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """9 rows, 3 valid: NaN used to read as valid (valid_rate 1.0); now one line names it."""
+    import pyarrow as pa
+
+    pairs = [(f"Frage {i}?", f"Antwort {i}.") for i in range(9)]
+    path = write_dataset(tmp_path / "data" / "t" / "de", pairs, "de", {})
+    out = tmp_path / "m"
+    argv = ["intrinsic", str(tmp_path / "data"), "--out", str(out), "--metrics", "validity"]
+    _replace_column(path, "valid", pa.array([1.0, 1.0, 1.0] + [math.nan] * 6))
+    err = _one_line_error(argv, capsys)
+    assert str(path) in err and "column 'valid' is double, expected bool" in err
+    _replace_column(path, "valid", pa.array([True] * 3 + [None] * 6, pa.bool_()))
+    err = _one_line_error(argv, capsys)
+    assert str(path) in err and "'valid' holds 6 null value(s) of 9" in err
+    assert not (out / SUMMARY_FILE).exists()
+
+
+@pytest.mark.parametrize("column", ["teacher", "seed_id"])
+def test_missing_column_or_bad_utf8_names_file_and_column(
+    column: str, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import pyarrow as pa
+
+    path = data_dir / "org__tiny-teacher" / "ja" / "data.parquet"
+    argv = ["intrinsic", str(data_dir), "--out", str(tmp_path / "m"), "--metrics", "lexical"]
+    _replace_column(path, column, None)
+    err = _one_line_error(argv, capsys)
+    assert str(path) in err and f"'{column}' missing" in err
+    _replace_column(path, column, pa.array([b"ok", b"\xff", b"ok", b"ok"]).view(pa.string()))
+    err = _one_line_error(argv, capsys)
+    assert str(path) in err and f"column '{column}' holds invalid UTF-8" in err
+
+
+def test_byte_identical_rewrite_keeps_every_cache(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Re-running `collect` rewrites the same bytes with a new mtime: nothing is recomputed."""
+    import os
+
+    caplog.set_level(logging.INFO, logger="harness.intrinsic.run")
+    out = tmp_path / "metrics"
+    options = {"metrics": ("validity", "lexical", "duplicates"), "progress": False}
+    compute_intrinsic(data_dir, out, **options)
+    before = _caches(out)
+    for path in data_dir.glob("*/*/data.parquet"):
+        path.write_bytes(path.read_bytes())
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**10))
+    caplog.clear()
+    compute_intrinsic(data_dir, out, **options)
+    assert _computed(caplog) == [] and _caches(out) == before
+    assert "ignoring" not in caplog.text  # the summary still joins every cache
+    assert read_summary(out)[0]["valid_rate"] == 0.8
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--metrics", "validity,fluency", "--reference-lm", "org/missing"], "reference LM 'org/missing'"),
+        (["--metrics", "validity,lengths", "--tokenizer", "/no/such/tokenizer"], "'/no/such/tokenizer': no such model folder"),
+        (["--metrics", "validity,judge", "--judge", "hf:pretrained=org/missing"], "judge hf:pretrained 'org/missing'"),
+        (["--metrics", "validity,judge", "--judge", "vlm:pretrained=x"], "no model type 'vlm' (--judge); did you mean vllm"),
+    ],
+)  # fmt: skip
+def test_models_that_do_not_resolve_fail_in_one_line_before_any_work(
+    flags: list[str], expected: str, data_dir: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "m"
+    err = _one_line_error(["intrinsic", str(data_dir), "--out", str(out), *flags], capsys)
+    assert expected in err
+    assert not out.exists()  # not even the cheap metric ran first
+
+
+def test_judge_backend_without_its_package_names_the_install(
+    data_dir: Path, tmp_path: Path, capsys
+) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    out = tmp_path / "m"
+    argv = ["intrinsic", str(data_dir), "--out", str(out), "--metrics", "judge"]
+    err = _one_line_error([*argv, "--judge", "vllm:pretrained=org/judge"], capsys)
+    assert "vllm" in err and "pip install 'polyglot-harness[vllm]'" in err and not out.exists()
+    # The API (what grid jobs call) checks it too, before any work.
+    from harness.errors import MissingRequirementError
+
+    with pytest.raises(MissingRequirementError, match=r"judge backend 'vllm' needs .*\[vllm\]"):
+        compute_intrinsic(data_dir, out, metrics=("validity", "judge"), judge="vllm:pretrained=x")
+    assert not out.exists()

@@ -265,3 +265,53 @@ def test_smollm2_judge_runs_end_to_end(tmp_path: Path, smollm2_dir: Path) -> Non
         assert r.raw_output  # it generated something
         assert r.score == parse_judgement(r.raw_output).score
         assert r.score is None or 1 <= r.score <= 5
+
+
+# --- resume per row --------------------------------------------------------------------
+
+
+def _counting_judge(model_dir: Path, fail_on_call: int | None):
+    """A real HFLM whose generate_until records each call and can die on the n-th (a kill)."""
+    from lm_eval.models.huggingface import HFLM
+
+    class CountingHFLM(HFLM):
+        def generate_until(self, requests, disable_tqdm: bool = False):
+            self.calls.append([r.doc["row_index"] for r in requests])
+            if len(self.calls) == fail_on_call:
+                raise KeyboardInterrupt  # killed mid-run, after earlier chunks finished
+            return super().generate_until(requests, disable_tqdm)
+
+    lm = CountingHFLM(pretrained=str(model_dir), dtype="float32", device="cpu", batch_size=2)
+    lm.calls = []
+    return lm
+
+
+def test_killed_judge_rejudges_only_the_rows_not_yet_judged(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    pairs = [
+        (f"Frage {i}: Wie geht es dir heute?", f"Antwort {i}: Mir geht es gut.") for i in range(7)
+    ]
+    data = write_dataset(tmp_path / "t" / "de", pairs, invalid=(3,))  # 6 rows to judge
+    progress = tmp_path / "judge.partial.jsonl"
+    kwargs = {
+        "gen_kwargs": {"max_gen_toks": 4},
+        "progress_file": progress,
+        "progress_key": "k1",
+        "chunk_size": 2,
+    }
+    first = _counting_judge(tiny_model_dir, fail_on_call=3)
+    with pytest.raises(KeyboardInterrupt):
+        judge_dataset(data, first, **kwargs)
+    assert first.calls == [[0, 1], [2, 4], [5, 6]]  # the third chunk died
+
+    second = _counting_judge(tiny_model_dir, fail_on_call=None)
+    results = judge_dataset(data, second, **kwargs)
+    assert second.calls == [[5, 6]]  # only the rows the killed run had not finished
+    assert [r.row_index for r in results] == [0, 1, 2, 4, 5, 6]
+    assert all(r.score == parse_judgement(r.raw_output).score for r in results)
+
+    # Another key (other judge, rubric or data): the saved rows are not reused.
+    third = _counting_judge(tiny_model_dir, fail_on_call=None)
+    judge_dataset(data, third, **{**kwargs, "progress_key": "k2"})
+    assert sorted(i for call in third.calls for i in call) == [0, 1, 2, 4, 5, 6]

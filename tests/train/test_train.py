@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,123 @@ def test_bundled_families_and_cli_flags(collected, tiny_student_dir, tmp_path):
     if not torch.cuda.is_available():  # explicit 4-bit where it cannot run is an error
         with pytest.raises(ConfigError, match="CUDA GPU and bitsandbytes"):
             plan_run(_config(collected, tiny_student_dir, tmp_path, lora=True, load_in_4bit=True))
+
+
+# --- resume holes, schema on read, models that do not resolve (issue 12) ---------------
+
+
+def _interrupted_run(data: Path, base: Path, out: Path) -> tuple[TrainConfig, Path]:
+    """A run killed after checkpoint-2 of 3 steps (checkpoints 1 and 2 on disk)."""
+    from transformers import TrainerCallback
+
+    class Interrupt(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise KeyboardInterrupt
+
+    cfg = _config(data, base, out, max_steps=3, save_steps=1)
+    with pytest.raises(KeyboardInterrupt):
+        train_student(cfg, callbacks=[Interrupt()])
+    return cfg, out / student_run_name(str(base), TEACHER, LANG) / "checkpoints"
+
+
+def _rows18() -> list[dict]:
+    return [_row(i, STRATEGIES[i % 3], valid=(i // 3) % 3 != 2) for i in range(18)]
+
+
+def test_incomplete_checkpoint_is_skipped_and_identical_data_resumes(
+    tiny_student_dir, tmp_path, caplog
+):
+    import os
+
+    folder = _write(tmp_path / "data", _rows18())
+    cfg, checkpoints = _interrupted_run(folder, tiny_student_dir, tmp_path / "out")
+    # A kill while checkpoint-2 was being written: weights there, trainer_state.json not yet.
+    (checkpoints / "checkpoint-2" / "trainer_state.json").unlink()
+    # `collect` run again: byte-identical data, new mtime; the checkpoints stay valid.
+    parquet = folder / DATA_FILE
+    parquet.write_bytes(parquet.read_bytes())
+    os.utime(parquet, ns=(parquet.stat().st_atime_ns, parquet.stat().st_mtime_ns + 10**10))
+
+    result = train_student(cfg)
+    assert result.resumed_from == "checkpoint-1" and result.metadata["global_step"] == 3
+    assert "checkpoint-2 is incomplete" in caplog.text
+
+
+def test_changed_dataset_restarts_from_scratch_saying_so(tiny_student_dir, tmp_path, caplog):
+    rows = _rows18()
+    folder = _write(tmp_path / "data", rows)
+    cfg, checkpoints = _interrupted_run(folder, tiny_student_dir, tmp_path / "out")
+    assert (checkpoints / "polyglot_fingerprint.json").is_file()
+    rows[0]["response"] = rows[0]["messages"][1]["content"] = "Antwort: ganz anders."
+    _write(tmp_path / "data", rows)
+
+    result = train_student(cfg)
+    assert result.resumed_from is None and result.metadata["global_step"] == 3
+    assert "the dataset changed" in caplog.text and "training from scratch" in caplog.text
+
+
+def _write_table(folder: Path, **columns) -> Path:
+    """A collected dataset whose named columns are replaced (or, with None, dropped)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(_rows18())
+    for name, values in columns.items():
+        table = table.drop_columns([name])
+        if values is not None:
+            table = table.append_column(name, values)
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / DATA_FILE)
+    return folder / DATA_FILE
+
+
+@pytest.mark.parametrize(
+    "columns, message",
+    [
+        ({"valid": "nan"}, r"column 'valid' is double, expected bool"),
+        ({"valid": "null"}, r"column 'valid' holds 6 null value\(s\) of 18"),
+        ({"seed_id": None}, r"column\(s\) 'seed_id' missing"),
+        ({"teacher": "bad-utf8"}, r"column 'teacher' holds invalid UTF-8"),
+    ],
+)
+def test_broken_dataset_is_one_line_naming_file_and_column(
+    columns, message, tiny_student_dir, tmp_path, capsys
+):
+    import pyarrow as pa
+
+    from harness.cli.main import main
+
+    made = {
+        "nan": pa.array([1.0 if (i // 3) % 3 != 2 else math.nan for i in range(18)]),
+        "null": pa.array([True if (i // 3) % 3 != 2 else None for i in range(18)], pa.bool_()),
+        "bad-utf8": pa.array([b"org/tiny-teacher\xff"] * 18).view(pa.string()),
+        None: None,
+    }
+    ((name, kind),) = columns.items()
+    path = _write_table(tmp_path / "data", **{name: made[kind]})
+    out = tmp_path / "out"
+    argv = ["train", str(path.parent), "--student", str(tiny_student_dir), "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err
+    assert re.search(message, err), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("student", ["org/missing", "no-such-family", "empty-folder"])
+def test_student_that_does_not_resolve_is_one_line_and_no_folder(
+    student, collected, tmp_path, capsys
+):
+    from harness.cli.main import main
+
+    if student == "empty-folder":  # exists, but from_pretrained would fail in it
+        student = str(tmp_path / student)
+        Path(student).mkdir()
+    out = tmp_path / "students"
+    assert main(["train", str(collected), "--student", student, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and repr(student) in err and "--student" in err
+    if "/" not in student:  # an unknown family: the registered ones are named
+        assert "olmo3" in err
+    assert not out.exists()
