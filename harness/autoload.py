@@ -1,10 +1,12 @@
 """Make plain ``lm_eval --tasks 'polyglot_*'`` find our tasks without ``--include_path``.
 
 lm-eval 0.4.13 has no plugin discovery for task folders. The wheel therefore ships a
-``.pth`` file that calls :func:`install` at interpreter start. ``install`` only puts a
-tiny finder on ``sys.meta_path``; nothing of lm-eval (or torch) is imported until the
-program itself imports ``lm_eval.tasks.manager``. At that moment the finder wraps
-``TaskManager.__init__`` so every task manager also scans our task folder.
+``.pth`` file that, at interpreter start, puts a tiny finder on ``sys.meta_path`` (from
+:mod:`harness.polyglot_harness_hook`, which imports nothing else, so that every Python
+start in the environment stays as fast as without us). Nothing of this module, lm-eval
+or torch is imported until the program itself imports ``lm_eval.tasks.manager``. At that
+moment the finder runs :func:`patch_task_manager`, which wraps ``TaskManager.__init__``
+so every task manager also scans our task folder.
 
 Set ``POLYGLOT_HARNESS_AUTOLOAD=0`` to switch this off (then use
 ``--include_path $(polyglot-harness tasks-path)``).
@@ -14,26 +16,25 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import importlib.abc
-import importlib.machinery
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from harness.paths import tasks_path
 
-_TARGET = "lm_eval.tasks.manager"
-ENV_VAR = "POLYGLOT_HARNESS_AUTOLOAD"
+try:  # the top-level copy the wheel installs (and the .pth file has imported)
+    import polyglot_harness_hook as _hook
+except ImportError:  # a source checkout that is not installed
+    from harness import polyglot_harness_hook as _hook
+
+ENV_VAR = _hook.ENV_VAR
+enabled = _hook.enabled
+
+__all__ = ["ENV_VAR", "enabled", "install", "patch_task_manager", "prune_matches"]
+
 PREFIX = "polyglot"
 # Matched only by patterns that name them: a generation sweep ``polyglot_*`` must not
 # run benchmarks or the judge on the teacher.
 EXPLICIT_ONLY = ("polyglot_eval", "polyglot_judge")
-
-
-def enabled() -> bool:
-    """Whether the opt-out variable leaves the hook on."""
-    return os.environ.get(ENV_VAR, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def _with_our_path(include_path: Any) -> list[str | Path]:
@@ -114,40 +115,10 @@ def patch_task_manager(module: Any) -> None:
     cls.__init__ = __init__
 
 
-class _Loader(importlib.abc.Loader):
-    def __init__(self, wrapped: importlib.abc.Loader) -> None:
-        self._wrapped = wrapped
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
-        return self._wrapped.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self._wrapped.exec_module(module)  # type: ignore[attr-defined]
-        patch_task_manager(module)
-
-
-class _Finder(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; decorates the real spec of lm-eval's task manager."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != _TARGET:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None and spec.loader is not None:
-                spec.loader = _Loader(spec.loader)
-                return spec
-        return None
-
-
 def install() -> None:
-    """Register the hook (idempotent); patch at once if lm-eval is already imported."""
-    if not enabled():
-        return
-    if _TARGET in sys.modules:
-        patch_task_manager(sys.modules[_TARGET])
-        return
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Finder())
+    """Register the hook (idempotent); patch at once if lm-eval is already imported.
+
+    The ``.pth`` file calls the top-level copy of :mod:`harness.polyglot_harness_hook`
+    directly; this entry point serves a source checkout without the ``.pth`` file.
+    """
+    _hook.install()

@@ -50,6 +50,58 @@ def test_opt_out_variable_disables_the_hook() -> None:
     assert result["glob"] == []
 
 
+MODULES = "import sys; print(' '.join(sorted(sys.modules)))"
+
+
+def _start_modules(code: str, env: dict[str, str]) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return set(out.stdout.split())
+
+
+def test_start_up_imports_only_the_tiny_hook() -> None:
+    """Every Python start in the environment pays for the .pth file: it may add one module.
+
+    Not the ``harness`` package (a user's own ``harness`` would be shadowed), not
+    ``importlib.metadata`` (tens of ms): benchmarks/bench_autoload.py times the difference.
+    """
+    on = {k: v for k, v in os.environ.items() if k != "POLYGLOT_HARNESS_AUTOLOAD"}
+    off = {**on, "POLYGLOT_HARNESS_AUTOLOAD": "0"}
+    added = _start_modules(MODULES, on) - _start_modules(MODULES, off)
+    assert added == {"polyglot_harness_hook"}
+
+
+def test_installed_hook_matches_the_source() -> None:
+    """The wheel (and an editable install) copies the hook to the top level: not stale."""
+    import polyglot_harness_hook
+
+    installed = Path(polyglot_harness_hook.__file__).read_bytes()
+    source = (REPO / "harness" / "polyglot_harness_hook.py").read_bytes()
+    assert installed == source, "stale hook: re-run `pip install -e . --no-deps`"
+
+
+def test_install_is_idempotent_across_both_copies_of_the_hook() -> None:
+    import polyglot_harness_hook
+
+    from harness import autoload
+
+    autoload.install()
+    polyglot_harness_hook.install()
+    finders = [f for f in sys.meta_path if getattr(f, "_polyglot_harness_finder", False)]
+    assert len(finders) == 1
+
+
+def test_package_import_is_lazy_about_its_version() -> None:
+    env = {**os.environ, "POLYGLOT_HARNESS_AUTOLOAD": "0"}
+    assert "importlib.metadata" not in _start_modules(f"import harness; {MODULES}", env)
+    from importlib.metadata import version
+
+    import harness
+
+    assert harness.__version__ == version("polyglot-harness")
+
+
 def test_tasks_path_command_prints_the_folder() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "harness.cli.main", "tasks-path"],
@@ -90,6 +142,11 @@ def test_fresh_venv_from_the_wheel(tmp_path: Path, tiny_model_dir: Path) -> None
         capture_output=True, text=True, check=True, env=env, cwd=tmp_path,
     ).stdout.strip()  # fmt: skip
     assert where.startswith(site), where  # the wheel's copy, not this checkout
+    hook = subprocess.run(
+        [py, "-c", "import polyglot_harness_hook as h, sys; print(h.__file__, 'harness' in sys.modules)"],
+        capture_output=True, text=True, check=True, env=env, cwd=tmp_path,
+    ).stdout.split()  # fmt: skip
+    assert hook == [str(Path(site) / "polyglot_harness_hook.py"), "False"], hook
 
     assert _probe(py, env)["has"]
     out_dir = tmp_path / "runs"

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.evaluate.benchmarks import DATA_DIR_KEY
 from harness.naming import parse_model_args
-from harness.redact import is_secret_key, scrub_model_args
+from harness.redact import redact_values as redact_values  # re-exported
+from harness.redact import scrub_lm_eval_output
+from harness.redact import secret_values as secret_values  # re-exported
 
 if TYPE_CHECKING:
     from harness.evaluate.run import EvalConfig
 
 logger = logging.getLogger(__name__)
-
-REDACTED = "<redacted>"
 
 
 @dataclass
@@ -58,9 +57,7 @@ def run_lm_eval(
     """
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
-    from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
     from lm_eval.tasks import TaskManager
-    from lm_eval.utils import sanitize_model_name
 
     from harness.paths import tasks_path
 
@@ -86,13 +83,15 @@ def run_lm_eval(
     )
     if results is None:
         return None
-    samples = results.pop("samples")
-    scrubbed = scrub_model_args(config.model_args)
-    results["config"]["model_args"] = scrubbed
-    results = redact_values(results, secret_values(config.model_args))
+    results, samples = scrub_lm_eval_output(
+        results,
+        results.pop("samples"),
+        tracker,
+        config.model_args,
+        fallback_name=config.model,
+        results_name=results_name,
+    )
     general = tracker.general_config_tracker
-    general.model_name = GeneralConfigTracker._get_model_name(scrubbed) or config.model
-    general.model_name_sanitized = results_name or sanitize_model_name(general.model_name)
     n_requests = sum(len(s["arguments"]) for t in tasks for s in samples.get(t, []))
     kept = {t: [dict(s) for s in samples.get(t, [])] for t in tasks}  # the tracker edits them
     tracker.save_results_aggregated(results=results, samples=samples)
@@ -103,39 +102,6 @@ def run_lm_eval(
     if not results_file.is_file():
         raise OSError(f"lm-eval could not save results to {results_file}; see its log above")
     return LmEvalRun(results_dir, results_file, kept, n_requests)
-
-
-def secret_values(model_args: Any) -> list[str]:
-    """The credential values in ``model_args``: secret keys' values and URL user:password parts."""
-    values = []
-    for key, value in parse_model_args(model_args).items():
-        if is_secret_key(key) and value:
-            values.append(value)
-        elif "//" in value and "@" in value.split("//", 1)[1].split("/", 1)[0]:
-            values.append(value.split("//", 1)[1].split("@", 1)[0])
-    return sorted(values, key=len, reverse=True)
-
-
-def redact_values(obj: Any, secrets: Iterable[str]) -> Any:
-    """``obj`` with every occurrence of a secret in any string replaced.
-
-    Belt and braces next to scrubbing ``config.model_args``: lm-eval may echo model
-    arguments elsewhere (model info, future fields), and a leak is never worth a miss.
-    """
-    secrets = [s for s in secrets if s]
-    if not secrets:
-        return obj
-    if isinstance(obj, str):
-        for secret in secrets:
-            obj = obj.replace(secret, REDACTED)
-        return obj
-    if isinstance(obj, dict):
-        return {k: redact_values(v, secrets) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [redact_values(v, secrets) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(redact_values(v, secrets) for v in obj)
-    return obj
 
 
 def count_tokens(

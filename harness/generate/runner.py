@@ -18,7 +18,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.languages import parse_languages
 from harness.naming import slug
-from harness.redact import scrub_model_args
+from harness.redact import scrub_lm_eval_output, scrub_model_args
 from harness.schema import STRATEGIES
 
 logger = logging.getLogger(__name__)
@@ -109,10 +109,10 @@ def _load_progress(path: Path, fingerprint: dict[str, Any]) -> set[str]:
 
 
 def _save_progress(path: Path, fingerprint: dict[str, Any], done: set[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"fingerprint": fingerprint, "done": sorted(done)}), encoding="utf-8")
-    tmp.replace(path)
+    """Record the finished chunks atomically: a kill mid-write keeps the last good list."""
+    from harness.files import atomic_write_text
+
+    atomic_write_text(path, json.dumps({"fingerprint": fingerprint, "done": sorted(done)}))
 
 
 def _chunk_key(task: str, indices: list[int]) -> str:
@@ -191,13 +191,16 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
         {"batch_size": config.batch_size, "device": config.device},
     )
     gen_kwargs = f"max_gen_toks={config.max_gen_toks}" if config.max_gen_toks else None
+    # The model is built: lm-eval only records and logs model_args from here on, so it
+    # never sees the credentials (and the output is scrubbed again before it is saved).
+    recorded_args = scrub_model_args(config.model_args)
     results: dict[str, Any] = {}
     for number, chunk in enumerate(todo, 1):
         logger.info("chunk %d/%d: %d documents", number, len(todo), sum(map(len, chunk.values())))
         tracker = EvaluationTracker(output_path=str(output_path))
         results = simple_evaluate(
             model=lm,
-            model_args=config.model_args,
+            model_args=recorded_args,
             tasks=list(chunk),
             samples=chunk,
             log_samples=True,
@@ -209,7 +212,9 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
         )
         if results is None:  # non-zero ranks in distributed runs
             continue
-        samples = results.pop("samples")
+        results, samples = scrub_lm_eval_output(
+            results, results.pop("samples"), tracker, config.model_args, fallback_name=config.model
+        )
         tracker.save_results_aggregated(results=results, samples=samples)
         for name in results["configs"]:
             tracker.save_results_samples(task_name=name, samples=samples[name])

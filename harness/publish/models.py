@@ -1,16 +1,20 @@
 """Push the trained students: one model repo per run folder, card rewritten for the Hub.
 
 The run folder is uploaded as the trainer left it (model or LoRA adapter, tokenizer,
-``polyglot_run.json``), minus checkpoints and lm-eval output (those go to the results
-repo). The card keeps the trainer's text, but its metadata now points at the published
+``polyglot_run.json``), minus checkpoints, lm-eval output (those go to the results
+repo) and the trainer's pickled state (``training_args.bin``: unpickling it runs code,
+and it holds local paths and any ``hub_token`` the run was given; the card already
+records the hyperparameters). The card keeps the trainer's text, but its metadata now points at the published
 dataset repo and revision and carries a ``model-index`` of the student's results.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
@@ -22,6 +26,15 @@ from harness.publish.session import HubSession
 logger = logging.getLogger(__name__)
 
 CARD = "README.md"
+# Pickles the HF Trainer writes next to the model: nobody needs them to use the model,
+# and loading one executes code. Matched against file names anywhere in the run folder.
+PICKLED_TRAINER_STATE: tuple[str, ...] = (
+    "training_args.bin",
+    "optimizer.pt",
+    "scheduler.pt",
+    "scaler.pt",
+    "rng_state*.pth",
+)
 
 
 @dataclass(frozen=True)
@@ -36,11 +49,20 @@ class PushedModel:
     language: str
 
 
+def uploaded_files(student: StudentSource) -> list[Path]:
+    """The student's files that go to its model repo: all but pickled trainer state."""
+    return [
+        f
+        for f in student.files
+        if not any(fnmatch.fnmatchcase(f.name, pattern) for pattern in PICKLED_TRAINER_STATE)
+    ]
+
+
 def plan_students(students: Sequence[StudentSource], names: RepoNames) -> list[PlannedRepo]:
     """The model repos a publish would write (for ``--dry-run``)."""
     planned = []
     for student in students:
-        files = sorted({*(str(f) for f in student.files), CARD})
+        files = sorted({*(str(f) for f in uploaded_files(student)), CARD})
         mode = student.metadata.get("mode", "full")
         planned.append(PlannedRepo(names.student(student.name), "model", tuple(files), note=mode))
     return planned
@@ -143,7 +165,7 @@ def publish_students(
             dataset_revision=dataset.revision if dataset else None,
             results=results,
         )
-        files: dict[str, Any] = {str(rel): student.run_dir / rel for rel in student.files}
+        files: dict[str, Any] = {str(rel): student.run_dir / rel for rel in uploaded_files(student)}
         files[CARD] = card.encode()
         session.ensure_repo(repo_id, "model")
         logger.info("uploading %s (%d files) to %s", student.run_dir, len(files), repo_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -158,3 +159,30 @@ def test_intrinsic_cli_on_data_collected_from_a_real_run(
     }
     for row in summary:
         assert row["n_rows"] == 6 and row["n_valid"] == 0 and row["valid_rate"] == 0.0
+
+
+def test_secrets_in_model_args_reach_no_file_and_no_log(
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A real run with a credential that HF accepts (and ignores for a local model)."""
+    secret = "hf_FAKEsecret0123456789abcdef"
+    config = GenerationConfig(
+        model="hf", model_args=f"pretrained={tiny_model_dir},dtype=float32,token={secret}",
+        languages=["de"], strategies=["respond"], limit=2, max_gen_toks=4,
+        batch_size=2, device="cpu",
+    )  # fmt: skip
+    with caplog.at_level(logging.DEBUG):
+        results = run_generation(config, tmp_path)
+    assert results["config"]["model_args"] == f"pretrained={tiny_model_dir},dtype=float32"
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("results_") for p in written)
+    assert any(p.name.startswith("samples_polyglot_respond_de") for p in written)
+    for path in written:
+        assert secret not in str(path.relative_to(tmp_path)), path
+        assert secret.encode() not in path.read_bytes(), path
+    assert secret not in caplog.text
+    out, err = capfd.readouterr()
+    assert secret not in out and secret not in err

@@ -95,6 +95,17 @@ def test_student_loads_and_its_card_links_the_dataset(published, hub_api, hub_to
     assert "model-index" in Path(hub_api.hf_hub_download(repo, "README.md")).read_text()
 
 
+def test_student_repo_leaves_out_the_pickled_training_args(published, hub_api, demo_run):
+    run = demo_run["run"]
+    assert (run / "training_args.bin").is_file()  # the trainer wrote it next to the model
+    files = hub_api.list_repo_files(RepoNames(published["org"]).student(run.name))
+    assert "model.safetensors" in files
+    assert not any(f.endswith("training_args.bin") for f in files)
+    dry = publish(PublishConfig(org="dry", inputs=inputs_of(demo_run), dry_run=True))
+    student = next(p for p in dry.planned if p.repo_type == "model")
+    assert "training_args.bin" not in student.files
+
+
 def test_results_use_lm_eval_tracker_layout(published, hub_api, hub_token, demo_run):
     from datasets import load_dataset
 
