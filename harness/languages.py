@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
-from harness.errors import UnknownLanguageError
+from harness.errors import ConfigError, UnknownLanguageError
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,20 @@ def get_language(code: str) -> Language:
 
 
 def parse_languages(spec: str | list[str] | None) -> list[Language]:
-    """Parse ``"de,es"`` / ``["de", "es"]`` / ``None`` (the grid) into languages."""
+    """Parse ``"de,es"`` / ``["de", "es"]`` / ``None`` (the grid) into languages.
+
+    Raises:
+        ConfigError: the spec names no language (``","``): running on nothing would
+            succeed while producing nothing.
+        UnknownLanguageError: a code neither the table nor lingua knows.
+    """
     if spec is None or spec == "" or spec == "all":
         return [LANGUAGES[c] for c in GRID]
     codes = spec.split(",") if isinstance(spec, str) else spec
-    return [get_language(c) for c in codes if c.strip()]
+    found = [get_language(str(c)) for c in codes if str(c).strip()]
+    if not found:
+        raise ConfigError(
+            f"no language code in {spec!r}: give comma-separated ISO 639-1 codes such as "
+            f"{','.join(GRID[:2])}, or leave it out for the grid ({','.join(GRID)})"
+        )
+    return found

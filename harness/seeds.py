@@ -470,17 +470,28 @@ def load_seed_rows(language: str, seeds: str | Path | None = None) -> list[SeedR
     Raises:
         InputNotFoundError: no seed file for the language.
         EmptyDataError: the file holds no rows.
-        ConfigError: a row is not valid JSON or has no prompt.
+        ConfigError: a row is not valid JSON, has no prompt, or repeats a seed id
+            (named by file, line and id).
     """
     code = get_language(language).code
     path = _seed_file(code, seeds)
     rows: list[SeedRow] = []
+    first_line: dict[str, int] = {}
     for number, raw in _read_rows(path):
         prompt = normalize_text(raw.get("prompt") if isinstance(raw, dict) else None)
         if not prompt:
             raise ConfigError(f"{path}:{number}: a seed row needs a non-empty 'prompt'")
+        given = str(raw.get("seed_id") or "").strip()
+        row_id = given or f"seed-{dedupe_key(prompt)[:10]}"
+        if row_id in first_line:
+            what = f"seed_id {row_id!r}" if given else f"prompt (derived seed_id {row_id!r})"
+            raise ConfigError(
+                f"{path}:{number}: duplicate {what}, first on line {first_line[row_id]}; "
+                "seed ids must be unique, or collected rows of the two seeds merge into one"
+            )
+        first_line[row_id] = number
         row = SeedRow(
-            seed_id=str(raw.get("seed_id") or f"seed-{dedupe_key(prompt)[:10]}"),
+            seed_id=row_id,
             language=str(raw.get("language") or code),
             prompt=prompt,
             response=normalize_text(raw.get("response")),

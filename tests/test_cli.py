@@ -88,3 +88,24 @@ def test_malformed_costs_is_one_line(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{tmp_path / 'costs.json'}" in err and "gpu_h" in err
     assert not (tmp_path / "leaderboard.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("languages", "expected"),
+    [
+        ("fr", "no generation tasks for language(s) fr; available: ar, cs, de, es, id, ja"),
+        ("de,fr", "python -m harness.generate.taskgen"),
+        (",", "no language code in ','"),
+        (" , ,", "no language code in"),
+    ],
+)
+def test_generate_bad_languages_are_one_line_before_any_work(
+    languages: str, expected: str, tmp_path: Path, capsys
+) -> None:
+    argv = ["generate", "--model-args", "pretrained=unused", "--languages", languages,
+            "--out", str(tmp_path / "runs")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("polyglot-harness: error: ") and err.count("\n") == 1
+    assert expected in err
+    assert not (tmp_path / "runs").exists()

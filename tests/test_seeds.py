@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -302,3 +303,26 @@ def test_sources_load_from_the_hub_by_their_ids(hub_token: str) -> None:
     assert de.num_rows == 3
     with pytest.raises(HubError, match="--source-path aya=DIR"):
         build_seeds("de", sources=["aya"], progress=False)
+
+
+def test_duplicate_seed_ids_are_an_error_naming_file_line_and_id(tmp_path: Path) -> None:
+    from harness.seeds import load_seed_rows
+
+    rows = [
+        {"seed_id": "de-1", "prompt": "Wie spät ist es in Berlin?"},
+        {"seed_id": "de-2", "prompt": "Wie weit ist der Mond entfernt?"},
+        {"seed_id": "de-1", "prompt": "Was kostet ein Brot?"},
+    ]
+    path = tmp_path / "de.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=rf"^{re.escape(str(path))}:3: duplicate seed_id 'de-1', first on line 1"
+    ):
+        load_seed_rows("de", tmp_path)
+    # Rows without ids get one from their prompt: the same prompt twice collides too.
+    rows = [{"prompt": "Was kostet ein Brot?"}, {"prompt": "Was  kostet ein Brot?"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=rf"^{re.escape(str(path))}:2: duplicate prompt \(derived seed_id"
+    ):
+        load_seed_rows("de", tmp_path)

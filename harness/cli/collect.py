@@ -16,6 +16,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("runs", type=Path, help="lm-eval --output_path folder")
     parser.add_argument("--out", type=Path, default=Path("data"))
     parser.add_argument("--teacher", help="record this teacher name instead of the model id")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace datasets already in --out; by default they are merged "
+                        "with (new rows replace rows of the same strategy and seed_id, the "
+                        "rest are kept)")  # fmt: skip
     parser.add_argument("--format", choices=["simple", "github"], default="simple",
                         help="table format (github: markdown)")  # fmt: skip
     parser.set_defaults(run=run)
@@ -26,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.collect import collect, load_collected, stats_rows
 
-    written = collect(args.runs, args.out, teacher=args.teacher)
+    written = collect(args.runs, args.out, teacher=args.teacher, overwrite=args.overwrite)
     rows = []
     for path in written.values():
         rows.extend(stats_rows(load_collected(path)))

@@ -37,9 +37,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def grid_languages(spec: str | list[str] | None) -> list[str] | None:
+    """The codes of ``--languages``, each one the generation tasks exist for.
+
+    Checked before any model loads: lm-eval would otherwise fail on the missing task
+    with a KeyError traceback, and an empty list would generate nothing and exit 0.
+
+    Raises:
+        ConfigError: no code given (``","``), or a language without generation tasks.
+    """
+    from harness.errors import ConfigError
+    from harness.languages import GRID, parse_languages
+
+    if spec is None:
+        return None
+    codes = [lang.code for lang in parse_languages(spec)]
+    missing = [code for code in codes if code not in GRID]
+    if missing:
+        raise ConfigError(
+            f"no generation tasks for language(s) {', '.join(missing)}; available: "
+            f"{', '.join(GRID)}. To add one, add its line to the table in "
+            "harness/languages.py and its seed file harness/seeds_data/<code>.jsonl, then "
+            "run `python -m harness.generate.taskgen`"
+        )
+    return codes
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.generate.runner import GenerationConfig, run_generation
 
+    languages = grid_languages(args.languages)
     if args.teacher:
         from harness.teachers import get_teacher, load_teachers
 
@@ -47,11 +74,14 @@ def run(args: argparse.Namespace) -> int:
         model, model_args = spec.backend, spec.lm_eval_model_args()
     else:
         model, model_args = args.model, args.model_args
+    from harness.requirements import check_model_args
+
+    check_model_args(model, model_args, "generate")  # backend installed, local paths exist
     batch = int(args.batch_size) if str(args.batch_size).isdigit() else args.batch_size
     config = GenerationConfig(
         model=model,
         model_args=model_args,
-        languages=args.languages.split(",") if args.languages else None,
+        languages=languages,
         strategies=args.strategies.split(","),
         limit=args.limit,
         n_docs=args.n_docs,

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
 from harness.errors import ConfigError, HarnessError
@@ -38,6 +40,17 @@ SUBCOMMANDS: dict[str, str] = {
 
 
 QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "urllib3", "filelock")
+CONFIG_HELP = "YAML file of flag values; command-line flags override it"
+_TRUE = {"true", "yes", "on"}
+_FALSE = {"false", "no", "off"}
+_BOOL_ACTIONS = (
+    argparse._StoreTrueAction,
+    argparse._StoreFalseAction,
+    argparse.BooleanOptionalAction,
+)
+_KINDS = {"int": "a whole number", "float": "a number", "Path": "a path", "str": "a string"}
+# flags whose value is a comma-separated list, so a YAML list is joined rather than refused
+_COMMA_HELP = re.compile(r"\bcomma\b|\([a-z]{2},[a-z]{2}")
 
 
 def _available() -> dict[str, object]:
@@ -58,12 +71,15 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
-    parser.add_argument(
-        "--config", type=Path, help="YAML file of flag values; command-line flags override it"
-    )
+    parser.add_argument("--config", type=Path, help=CONFIG_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _available().values():
         module.add_parser(subparsers)  # type: ignore[attr-defined]
+    for sub in subparsers.choices.values():
+        # the README shows ``polyglot-harness score --config f.yaml``: accept it after the
+        # subcommand too; SUPPRESS keeps a --config given before it
+        if not any(a.dest == "config" for a in sub._actions):
+            sub.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=CONFIG_HELP)
     return parser
 
 
@@ -95,12 +111,16 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
     if not isinstance(values, dict):
         raise ConfigError(f"--config {known.config}: expected a mapping of flag names to values")
     sub = _subparser(parser, command)
+    where = f"--config {known.config}"
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
-    actions = {a.dest: a for a in sub._actions}
+    actions: dict[str, argparse.Action] = {}
+    for a in sub._actions:
+        actions.setdefault(a.dest, a)  # --private/--public share a dest: same kind
     for key in values:
-        if key not in actions or key in {"help", "run"}:
-            raise ConfigError(f"--config {known.config}: unknown key {key!r} for {command}")
+        if key not in actions or key in {"help", "run", "config"}:
+            raise ConfigError(f"{where}: unknown key {key!r} for {command}")
         action = actions[key]
+        values[key] = _config_value(action, values[key], f"{where}: {key!r}")
         action.required = False  # the file supplies it
         if not action.option_strings and action.nargs is None:
             action.nargs = "?"  # a positional the file supplies
@@ -109,6 +129,78 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
             group.required = False
     sub.set_defaults(**values)
     return parser.parse_args(argv)
+
+
+def _kind(action: argparse.Action) -> str:
+    return _KINDS.get(getattr(action.type, "__name__", "str"), "a valid value")
+
+
+def _is_comma_list(action: argparse.Action) -> bool:
+    default = action.default
+    return bool(
+        action.dest == "languages"
+        or _COMMA_HELP.search(action.help or "")
+        or (isinstance(default, str) and "," in default)
+    )
+
+
+def _boolean(value: Any, where: str, *, nullable: bool) -> bool | None:
+    """YAML booleans as they are; the strings users write for them, case-insensitively.
+
+    A string is never truth-cast: ``"false"`` is False, and ``"maybe"`` is an error.
+    """
+    if isinstance(value, bool) or (value is None and nullable):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(f"{where} must be true or false, not {value!r}")
+
+
+def _scalar(action: argparse.Action, value: Any, where: str) -> Any:
+    """One value through the flag's own ``type=`` and ``choices``, as argparse would."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        shown = {list: "a list", dict: "a mapping"}.get(type(value), repr(value))
+        raise ConfigError(f"{where} must be {_kind(action)}, not {shown}")
+    try:
+        result = (action.type or str)(str(value))  # type: ignore[operator]
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be {_kind(action)}, not {value!r}") from None
+    if action.choices is not None and result not in action.choices:
+        choices = ", ".join(map(str, action.choices))
+        raise ConfigError(f"{where} must be one of {choices}, not {value!r}")
+    return result
+
+
+def _config_value(action: argparse.Action, value: Any, where: str) -> Any:
+    """A ``--config`` value checked and converted like the flag it stands for.
+
+    argparse applies ``type=`` only to string defaults, so without this a YAML list or a
+    quoted ``"false"`` reached the command as is (``no_chat_template: "false"`` meant
+    true). Lists are joined where the flag takes a comma-separated list, since that is
+    what a user writing ``languages: [de, es]`` means.
+
+    Raises:
+        ConfigError: naming the key and the expected type.
+    """
+    if isinstance(action, _BOOL_ACTIONS) or (
+        isinstance(action, argparse._StoreConstAction) and isinstance(action.const, bool)
+    ):
+        nullable = not isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+        return _boolean(value, where, nullable=nullable)
+    if isinstance(action, argparse._AppendAction) or action.nargs in ("*", "+"):
+        if isinstance(value, dict) and "=" in str(action.metavar or ""):
+            value = [f"{k}={v}" for k, v in value.items()]  # NAME=PATH pairs as a mapping
+        items = value if isinstance(value, list) else [value]
+        return [_scalar(action, item, where) for item in items]
+    if value is None and not action.required:
+        return None
+    if isinstance(value, list) and _is_comma_list(action):
+        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{where} must be a list of names or a comma-separated string")
+        value = ",".join(str(v).strip() for v in value)
+    return _scalar(action, value, where)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
+        from harness.requirements import check_command
+
+        check_command(args)  # a missing optional package fails now, not after the work
         return int(args.run(args) or 0)
     except HarnessError as exc:
         print(f"polyglot-harness: error: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ collected row can be traced back to what the teacher saw.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 
@@ -20,6 +21,8 @@ from harness.generate.prompts import (
 )
 from harness.languages import SOURCE_LANGUAGE, get_language
 from harness.schema import SeedRow, Strategy, TaskDoc
+
+logger = logging.getLogger(__name__)
 
 EXAMPLES_PER_DOC = 3
 CATEGORY_ORDER: tuple[str, ...] = tuple(CATEGORIES)
@@ -57,6 +60,30 @@ def _doc(
     )
 
 
+_WARNED: set[tuple[str, str, int, int, str | None]] = set()
+
+
+def _warn_capped(
+    strategy: Strategy, language: str, requested: int, available: int, seeds: str | None
+) -> None:
+    """Say that translate/respond build fewer documents than asked, once per task.
+
+    Without it ``n_docs=3500`` on the bundled seeds yields a dataset that is nearly
+    all *generate* and nothing says so. lm-eval rebuilds the documents for every
+    chunk, hence the once-only set.
+    """
+    key = (strategy.value, language, requested, available, seeds)
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    logger.warning(
+        "%s %s: %d documents requested but the seed pool (%s) holds only %d prompts, so "
+        "only %d will be generated; build a larger pool with `polyglot-harness seeds` "
+        "and pass it as seeds",
+        strategy.value, language, requested, seeds or "bundled", available, available,
+    )  # fmt: skip
+
+
 def build_docs(
     language: str,
     strategy: str | Strategy,
@@ -74,7 +101,8 @@ def build_docs(
             bundled sample.
         n_docs: how many documents. generate can make any number (each draws fresh
             examples); translate and respond use each seed at most once, so they are
-            capped at the pool size. Default: the pool size.
+            capped at the pool size (with a warning naming both counts; collect
+            records the cap for the dataset card). Default: the pool size.
         seed: shuffling seed; the language and strategy are mixed in so tasks differ.
     """
     strategy = Strategy(strategy)
@@ -111,6 +139,8 @@ def build_docs(
 
     pool_lang = SOURCE_LANGUAGE.code if strategy is Strategy.TRANSLATE else lang.code
     pool = _pool(pool_lang, seeds)
+    if n_docs is not None and n_docs > len(pool):
+        _warn_capped(strategy, lang.code, n_docs, len(pool), seeds)
     rng.shuffle(pool)
     docs = []
     for row in pool[: n_docs or len(pool)]:

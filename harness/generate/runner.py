@@ -165,7 +165,8 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
         metadata["seeds"] = str(config.seeds)
     if config.n_docs:
         metadata["n_docs"] = config.n_docs
-    manager = TaskManager(include_path=str(tasks_path()), metadata=metadata)
+    # Every generation task is ours: indexing lm-eval's ~27k task files costs ~15 s a run.
+    manager = TaskManager(include_path=str(tasks_path()), include_defaults=False, metadata=metadata)
     loaded = manager.load(config.tasks())["tasks"]
     sizes = {
         name: min(len(task.eval_docs), config.limit or len(task.eval_docs))

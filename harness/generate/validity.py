@@ -58,6 +58,26 @@ def is_refusal(text: str, language: str) -> bool:
     )
 
 
+def _language_verdict(
+    strategy: Strategy, prompt: str, detected: str | None, language: str
+) -> InvalidReason | None:
+    """Language verdict on the text the teacher wrote (respond's prompt is the seed).
+
+    A text lingua cannot place (fewer than ``MIN_LETTERS`` letters once code and
+    digits are gone, or no confident guess) is *undetermined*, not valid: "Das ist gut
+    so." would otherwise pass for Japanese and be trained on. A text placed in another
+    language wins over an undetermined one, since that is the stronger finding.
+    """
+    texts = [detected]
+    if strategy is not Strategy.RESPOND:
+        texts.append(detect_language(prompt))
+    if any(code is not None and code != language for code in texts):
+        return InvalidReason.WRONG_LANGUAGE
+    if any(code is None for code in texts):
+        return InvalidReason.UNDETERMINED_LANGUAGE
+    return None
+
+
 def assess(
     strategy: str | Strategy,
     raw_output: str | None,
@@ -74,7 +94,8 @@ def assess(
         raw_output: the text the teacher generated.
         language: the target language's ISO 639-1 code.
         source_prompt: respond's prompt (the pair's prompt is the seed itself).
-        check_language: run language ID on prompt and response.
+        check_language: run language ID on prompt and response; text too short to
+            identify is then invalid (``undetermined_language``).
     """
     strategy = Strategy(strategy)
     raw = raw_output or ""
@@ -89,11 +110,7 @@ def assess(
     if reason is None and is_refusal(response, language):
         reason = InvalidReason.REFUSAL
     if reason is None and check_language:
-        prompt_lang = detect_language(prompt) if strategy is not Strategy.RESPOND else None
-        if (detected is not None and detected != language) or (
-            prompt_lang is not None and prompt_lang != language
-        ):
-            reason = InvalidReason.WRONG_LANGUAGE
+        reason = _language_verdict(strategy, prompt, detected, language)
     return Assessment(
         prompt=prompt,
         response=response,

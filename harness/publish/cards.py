@@ -62,8 +62,13 @@ def dataset_body(
     per_language: Mapping[str, Sequence[Mapping[str, Any]]],
     intrinsic: Sequence[Mapping[str, Any]],
     harness_version: str,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The dataset card's markdown: what the data is, how it was made, how good it is."""
+    """The dataset card's markdown: what the data is, how it was made, how good it is.
+
+    ``notes`` are caveats collect recorded (:func:`harness.collect.collected_notes`),
+    such as a strategy capped by a small seed pool, which the rows alone cannot show.
+    """
     all_rows = [r for rows in per_language.values() for r in rows]
     languages = sorted(per_language)
     strategies = Counter(r["strategy"] for r in all_rows)
@@ -93,6 +98,7 @@ def dataset_body(
         "- Runs (lm-eval results timestamps): "
         + ", ".join(f"`{r}`" for r in sorted({r["run_id"] for r in all_rows})),
         _generation_table(all_rows),
+        *(["Caveats:\n\n" + "\n".join(f"- {note}" for note in notes)] if notes else []),
         "## Validity",
         validity_table,
     ]
@@ -117,9 +123,10 @@ def dataset_card(
     intrinsic: Sequence[Mapping[str, Any]],
     license: str,
     harness_version: str,
+    notes: Sequence[str] = (),
 ) -> str:
     """The README of a teacher's dataset repo, keeping the ``configs``/``dataset_info``
-    that ``push_to_hub`` wrote into ``existing``."""
+    that ``push_to_hub`` wrote into ``existing``; ``notes`` as in :func:`dataset_body`."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
     data = DatasetCard(existing).data if existing else DatasetCardData()
@@ -133,7 +140,7 @@ def dataset_card(
     data.pretty_name = f"Polyglot synthetic SFT data by {teacher}"
     data.tags = ["polyglot-harness", "synthetic", "sft", "multilingual"]
     data.polyglot = {"role": "dataset", "teacher": teacher, "harness_version": harness_version}
-    body = dataset_body(teacher, repo_id, per_language, intrinsic, harness_version)
+    body = dataset_body(teacher, repo_id, per_language, intrinsic, harness_version, notes)
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 

@@ -79,7 +79,7 @@ def publish_datasets(
         license: the card's ``license`` (the teacher's terms decide what is allowed).
         harness_version: recorded in the card.
     """
-    from harness.collect import load_collected
+    from harness.collect import collected_notes, load_collected
     from harness.schema import sft_features
 
     pushed = []
@@ -87,7 +87,9 @@ def publish_datasets(
         repo_id = session.names.dataset(teacher)
         session.ensure_repo(repo_id, "dataset")
         per_language: dict[str, list[dict[str, Any]]] = {}
+        notes: list[str] = []
         for source in group:
+            notes += collected_notes(source.path)
             dataset = load_collected(source.path).cast(sft_features())
             logger.info("pushing %s (%d rows) to %s [%s]", source.path, len(dataset), repo_id, source.language)  # fmt: skip
             session.call(
@@ -112,6 +114,7 @@ def publish_datasets(
             intrinsic=_intrinsic_for(teacher, intrinsic),
             license=license,
             harness_version=harness_version,
+            notes=notes,
         )
         sha = session.commit(repo_id, "dataset", {"README.md": card.encode()}, "Update dataset card")  # fmt: skip
         pushed += [PushedDataset(teacher, s.language, repo_id, sha, s.n_rows) for s in group]

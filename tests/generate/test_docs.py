@@ -75,3 +75,21 @@ def test_lm_eval_metadata_steers_the_documents(tmp_path: Path) -> None:
     respond = list(tasks["polyglot_respond_de"].eval_docs)
     assert len(respond) == 3 and {d["seed_id"] for d in respond} <= {r["seed_id"] for r in rows}
     assert len(list(tasks["polyglot_generate_de"].eval_docs)) == 3
+
+
+def test_capped_translate_and_respond_warn_with_the_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="harness.generate.docs"):
+        translate = build_docs("es", "translate", n_docs=3500)
+        respond = build_docs("es", "respond", n_docs=3500)
+        generate = build_docs("es", "generate", n_docs=40)
+    assert (len(translate), len(respond), len(generate)) == (30, 24, 40)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("translate es: 3500 documents requested") and "only 30" in m
+               for m in messages)  # fmt: skip
+    assert any(m.startswith("respond es: 3500 documents requested") and "only 24" in m
+               for m in messages)  # fmt: skip
+    assert not any(m.startswith("generate") for m in messages)  # generate is never capped

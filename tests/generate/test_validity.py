@@ -64,3 +64,29 @@ def test_garbage_never_raises() -> None:
     for raw in ["", "\ufffd" * 50, "{" * 300, '{"prompt": 1, "response": null}']:
         verdict = assess("generate", raw, "ar")
         assert not verdict.valid and verdict.invalid_reason
+
+
+@pytest.mark.parametrize(
+    ("strategy", "raw", "language", "reason"),
+    [
+        ("respond", "Das ist gut so.", "ja", "undetermined_language"),  # the issue's case
+        ("respond", "Das ist gut so.", "de", "undetermined_language"),
+        ("respond", "はい、そうです。", "ja", "undetermined_language"),
+        # A pair's prompt is teacher-written too: too short to place it is not valid.
+        ("generate", '{"prompt": "Was ist 2+2?", "response": "Zwei plus zwei ergibt vier, '
+         'das ist eine einfache Rechnung."}', "de", "undetermined_language"),
+        # Placed in another language beats undetermined: the stronger finding.
+        ("translate", '{"prompt": "Ok?", "response": "Sunlight is scattered by the molecules '
+         'of the air."}', "de", "wrong_language"),
+    ],
+)  # fmt: skip
+def test_text_too_short_for_language_id_is_undetermined_not_valid(
+    strategy: str, raw: str, language: str, reason: str
+) -> None:
+    verdict = assess(strategy, raw, language, source_prompt="Wie findest du das?")
+    assert not verdict.valid
+    assert verdict.invalid_reason == reason
+
+
+def test_language_check_off_keeps_short_text_valid() -> None:
+    assert assess("respond", "Das ist gut so.", "de", check_language=False).valid
