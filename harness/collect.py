@@ -291,10 +291,9 @@ def _write(path: Path, rows: list[dict[str, Any]], caps: list[dict[str, Any]]) -
         meta = dict(table.schema.metadata or {})
         meta[METADATA_KEY] = json.dumps({"caps": caps}, sort_keys=True).encode()
         table = table.replace_schema_metadata(meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    from harness.files import atomic_write
+
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def _report(counts: Counter[str], n_rows: int) -> None:

@@ -31,6 +31,8 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"{where}: not valid JSON ({exc.msg})") from exc
+            except (ValueError, RecursionError) as exc:  # a 5,000-digit number; deep nesting
+                raise ConfigError(f"{where}: not readable JSON ({str(exc)[:80]})") from exc
             if not isinstance(obj, dict):
                 raise ConfigError(f"{where}: expected a JSON object per line")
             yield where, obj

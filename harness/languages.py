@@ -99,6 +99,8 @@ def parse_languages(spec: str | list[str] | None) -> list[Language]:
     """
     if spec is None or spec == "" or spec == "all":
         return [LANGUAGES[c] for c in GRID]
+    if not isinstance(spec, (str, list, tuple)):  # a number or a mapping from a YAML file
+        raise ConfigError(f"languages must be a list or comma-separated codes, not {spec!r}")
     codes = spec.split(",") if isinstance(spec, str) else spec
     found = [get_language(str(c)) for c in codes if str(c).strip()]
     if not found:

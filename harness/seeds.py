@@ -395,16 +395,15 @@ def build_seeds(
 
 def save_seeds(dsets: Mapping[str, datasets.Dataset], out_dir: str | Path) -> list[Path]:
     """Write ``<out>/<lang>.jsonl`` in the bundled files' format (what the tasks read)."""
+    from harness.files import atomic_write_text
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for code, dset in dsets.items():
         path = out / f"{code}.jsonl"
-        tmp = path.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            for row in dset:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        tmp.replace(path)  # a reader never sees a half-written file
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in dset)
+        atomic_write_text(path, text)  # a reader never sees a half-written file
         written.append(path)
     return written
 

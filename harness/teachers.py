@@ -132,14 +132,15 @@ def parse_teachers(data: Any, source: str = "teachers.yaml") -> dict[str, Teache
         raise ConfigError(f"{source}: expected a top-level 'teachers:' mapping")
     unknown_top = set(data) - {"teachers"}
     if unknown_top:
-        raise ConfigError(f"{source}: unknown top-level key {sorted(unknown_top)[0]!r}")
+        # str(): YAML keys may be numbers or null, which neither sort with text nor match
+        raise ConfigError(f"{source}: unknown top-level key {sorted(map(str, unknown_top))[0]!r}")
     specs: dict[str, TeacherSpec] = {}
     for name, entry in data["teachers"].items():
         if not isinstance(entry, dict):
             raise ConfigError(f"{source}: teacher {name!r} must be a mapping of fields")
         unknown = set(entry) - _FIELDS
         if unknown:
-            bad = sorted(unknown)[0]
+            bad = sorted(map(str, unknown))[0]
             near = difflib.get_close_matches(bad, sorted(_FIELDS), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise ConfigError(f"{source}: teacher {name!r} has unknown field {bad!r}{hint}")

@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from harness import __version__
 from harness.errors import ConfigError, HarnessError
@@ -64,8 +64,20 @@ def _available() -> dict[str, object]:
     return modules
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors in one line, like every other bad input.
+
+    Why: the README promises one line naming the problem; argparse prints the whole
+    usage block first (a flag missing from a ``--config`` file ended in five lines).
+    The usage is one ``--help`` away, and the line says so. Subparsers inherit the class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="polyglot-harness",
         description="Benchmark language models as teachers of multilingual synthetic data.",
     )
@@ -96,7 +108,7 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
     The file is read *before* the real parse, so it can also supply flags that are
     otherwise required (``--org``, ``--extrinsic``) and positional inputs.
     """
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = _Parser(prog="polyglot-harness", add_help=False)
     pre.add_argument("--config", type=Path)
     known, rest = pre.parse_known_args(argv)
     command = next((t for t in rest if t in SUBCOMMANDS), None)
@@ -106,7 +118,7 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
 
     try:
         values = yaml.safe_load(known.config.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read --config {known.config}: {exc}") from exc
     if not isinstance(values, dict):
         raise ConfigError(f"--config {known.config}: expected a mapping of flag names to values")
@@ -194,13 +206,22 @@ def _config_value(action: argparse.Action, value: Any, where: str) -> Any:
             value = [f"{k}={v}" for k, v in value.items()]  # NAME=PATH pairs as a mapping
         items = value if isinstance(value, list) else [value]
         return [_scalar(action, item, where) for item in items]
-    if value is None and not action.required:
-        return None
+    if value is None and not action.required and action.default is None:
+        return None  # null where the flag's default is null too; else it must be a value
     if isinstance(value, list) and _is_comma_list(action):
         if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{where} must be a list of names or a comma-separated string")
         value = ",".join(str(v).strip() for v in value)
     return _scalar(action, value, where)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line, as the README promises for every bad input.
+
+    Why: a YAML parser's message spans two lines (the problem, then ``in "<file>", line
+    N``), and a registry, grid or ``--config`` file with a NUL byte printed both.
+    """
+    return re.sub(r"\s*\n\s*", " ", str(exc).strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _apply_config(parser, argv)
     except HarnessError as exc:
-        print(f"polyglot-harness: error: {exc}", file=sys.stderr)
+        print(f"polyglot-harness: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     level = getattr(logging, str(args.log_level).upper(), logging.INFO)
     logging.basicConfig(
@@ -224,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         check_command(args)  # a missing optional package fails now, not after the work
         return int(args.run(args) or 0)
     except HarnessError as exc:
-        print(f"polyglot-harness: error: {exc}", file=sys.stderr)
+        print(f"polyglot-harness: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("polyglot-harness: interrupted; finished work is kept", file=sys.stderr)

@@ -23,6 +23,7 @@ _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
 _PARTIAL_FIELD = r'["\']{key}["\']\s*:\s*["\']((?:[^"\\]|\\.)*)'
 _MAX_STARTS = 64  # bound the quadratic scan on outputs full of braces
+_MAX_DEPTH = 32  # list nesting joined into text; deeper is dumped as JSON
 
 
 @dataclass(frozen=True)
@@ -74,25 +75,35 @@ def _load_object(span: str) -> dict | None:
     for attempt in attempts:
         try:
             obj = json.loads(attempt, strict=False)  # strict=False: raw newlines in strings
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting past the stack
             continue
         if isinstance(obj, dict):
             return obj
     try:
         obj = ast.literal_eval(attempts[1])  # single-quoted "JSON" is a Python literal
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None  # TypeError: an unhashable key or set member, e.g. ``{[1]: 2}``
     return obj if isinstance(obj, dict) else None
 
 
-def _as_text(value: object) -> str:
+def _as_text(value: object, depth: int = 0) -> str:
+    """A field's value as text; never raises, whatever a lenient parse produced.
+
+    ``ast.literal_eval`` yields sets, bytes and complex numbers JSON cannot encode, and
+    nesting deep enough to exhaust the stack, so the fallbacks are ``repr`` and "".
+    """
     if value is None:
         return ""
     if isinstance(value, str):
         return value.strip()
-    if isinstance(value, list):
-        return "\n".join(_as_text(v) for v in value).strip()
-    return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list) and depth < _MAX_DEPTH:
+        return "\n".join(_as_text(v, depth + 1) for v in value).strip()
+    try:
+        return json.dumps(value, ensure_ascii=False, default=repr)
+    except RecursionError:
+        return ""  # nested past the stack: no text a pair could use
+    except (TypeError, ValueError):  # e.g. a tuple key, which ``default`` never sees
+        return repr(value)
 
 
 def _field(obj: dict, keys: tuple[str, ...]) -> str | None:

@@ -101,7 +101,8 @@ def assess(
     raw = raw_output or ""
     if strategy is Strategy.RESPOND:
         prompt, response = source_prompt.strip(), raw.strip()
-        reason = InvalidReason.EMPTY if not response else None
+        # No seed prompt (a malformed doc) is no pair either: never train on an empty turn.
+        reason = InvalidReason.EMPTY if not (prompt and response) else None
     else:
         parsed = extract_pair(raw)
         prompt, response, reason = parsed.prompt, parsed.response, parsed.reason

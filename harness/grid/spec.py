@@ -294,7 +294,10 @@ def parse_grid(data: Any, *, source: str = "<memory>", base_dir: Path | None = N
     languages = tuple(lang.code for lang in parse_languages(data.get("languages")))
     if not languages:
         raise ConfigError(f"{source}: 'languages' names no language")
-    strategies = tuple(data.get("strategies") or STRATEGIES)
+    strategies_in = data.get("strategies") or STRATEGIES
+    if not isinstance(strategies_in, (list, tuple)):  # tuple() of a number raised TypeError
+        raise ConfigError(f"{source}: 'strategies' must be a list of {', '.join(STRATEGIES)}")
+    strategies = tuple(strategies_in)
     bad = [s for s in strategies if s not in STRATEGIES]
     if bad:
         raise ConfigError(f"{source}: unknown strategy {bad[0]!r}; use {', '.join(STRATEGIES)}")
@@ -304,7 +307,7 @@ def parse_grid(data: Any, *, source: str = "<memory>", base_dir: Path | None = N
     from harness.train.config import TrainConfig
 
     executor = data.get("executor", "local")
-    if executor not in EXECUTORS:
+    if not isinstance(executor, str) or executor not in EXECUTORS:  # a list is unhashable
         raise _unknown(f"{source}: executor", executor, tuple(EXECUTORS))
     retries = data.get("retries", 1)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:

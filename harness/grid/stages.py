@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +43,8 @@ def generate(args: dict[str, Any]) -> dict[str, Any]:
     from harness.generate.runner import GenerationConfig, run_generation
     from harness.grid.costs import generation_tokens
 
+    if args.get("stale"):  # other settings made these: collect would mix old and new rows
+        shutil.rmtree(args["runs"], ignore_errors=True)
     gen = dict(args["generation"])
     config = GenerationConfig(
         model=args["model"], model_args=_resolve_args(args["model_args"]),
@@ -54,7 +57,9 @@ def generate(args: dict[str, Any]) -> dict[str, Any]:
 def collect(args: dict[str, Any]) -> dict[str, Any]:
     from harness.collect import collect as collect_runs
 
-    written = collect_runs(args["runs"], args["data"], teacher=args["teacher"])
+    # The runs folder holds exactly this job's generation (cleared when its settings
+    # change), so the dataset is remade from it, not merged with an older one.
+    written = collect_runs(args["runs"], args["data"], teacher=args["teacher"], overwrite=True)
     return {"datasets": len(written)}
 
 
@@ -79,6 +84,7 @@ def reference_data(args: dict[str, Any]) -> dict[str, Any]:
     from datasets import Dataset
 
     from harness.evaluate.heldout import split_seed_rows
+    from harness.files import atomic_write
     from harness.grid.graph import REFERENCE_TEACHER
     from harness.schema import DATA_FILE, sft_features, sft_row
     from harness.seeds import load_seed_rows
@@ -97,9 +103,8 @@ def reference_data(args: dict[str, Any]) -> dict[str, Any]:
     if not rows:
         raise EmptyDataError(f"no gold seed pairs with answers for {code!r}")
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{DATA_FILE}.partial"
-    Dataset.from_list(rows, features=sft_features()).to_parquet(str(tmp))
-    tmp.replace(folder / DATA_FILE)
+    dataset = Dataset.from_list(rows, features=sft_features())
+    atomic_write(folder / DATA_FILE, lambda tmp: dataset.to_parquet(str(tmp)))
     return {"rows": len(rows)}
 
 
@@ -127,7 +132,7 @@ def train(args: dict[str, Any]) -> dict[str, Any]:
     run_dir = Path(args["run_dir"])
     config = TrainConfig(
         dataset=args["dataset"], student=args["family"], out=args["out"],
-        students_file=_students_file(args), overwrite=bool(args.get("overwrite")),
+        students_file=_students_file(args), overwrite=bool(args.get("stale")),
         **args["train"],
     )  # fmt: skip
     try:

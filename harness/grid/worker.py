@@ -37,8 +37,10 @@ def run_job(job: Job, paths: GridPaths, *, attempt: int = 1) -> int:
             logger.info("%s is already done", job.key)
             return 0
         args = dict(job.args)
-        if job.stage == "train" and stale_stamp(paths, job):
-            args["overwrite"] = True  # made from other settings: retrain, do not reuse
+        if stale_stamp(paths, job):
+            # Outputs on disk were made from other settings: the stage must remake them,
+            # never resume from or merge with them.
+            args["stale"] = True
         paths.stamp(job).unlink(missing_ok=True)
         where = {"host": socket.gethostname(), "pid": os.getpid(), "attempt": attempt}
         record(paths, job, "started", **where)

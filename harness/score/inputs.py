@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +107,12 @@ def _finite(value: Any, *, where: str, name: str, optional: bool = False) -> flo
     """Validate one numeric field: a finite float (or None where allowed)."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    # abs(int) > float max: math.isfinite would raise OverflowError on 10**400
+    if not numeric or abs(value) > sys.float_info.max or not math.isfinite(value):
         hint = "a finite number or null" if optional else "a finite number"
-        raise ConfigError(f"{where}: field {name!r} is {value!r}; expected {hint}")
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+        raise ConfigError(f"{where}: field {name!r} is {shown}; expected {hint}")
     return float(value)
 
 
@@ -143,6 +147,10 @@ class ExtrinsicRow:
         se = _finite(self.stderr, where=where, name="stderr", optional=True)
         if se is not None and se < 0:
             raise ConfigError(f"{where}: field 'stderr' is negative ({se})")
+        for name in ("teacher", "target_language"):  # join keys: a number here crashed
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{where}: field {name!r} is {value!r}; expected a string")
         if self.role == "student":
             for name in ("teacher", "target_language"):
                 if not getattr(self, name):

@@ -89,4 +89,6 @@ def test_text_too_short_for_language_id_is_undetermined_not_valid(
 
 
 def test_language_check_off_keeps_short_text_valid() -> None:
-    assert assess("respond", "Das ist gut so.", "de", check_language=False).valid
+    assert assess(
+        "respond", "Das ist gut so.", "de", source_prompt="Wie ist es?", check_language=False
+    ).valid

@@ -293,8 +293,27 @@ def test_a_grid_publishes_its_results_to_the_hub(
     rows = [json.loads(x) for x in Path(board).read_text().splitlines()]
     assert {r["teacher"] for r in rows} == {SMOL, BAD}
     assert all(r["cpu_hours"] > 0 and r["gpu_hours"] == 0 for r in rows)  # measured on CPU
-    models = [m.id for m in hub_api.list_models(author=org)]
-    assert not any("gold-seeds" in m for m in models)  # references are not student models
+    # Students are published; seed-trained references are not student models.
+    assert hub_api.repo_exists(names.student(f"tiny-demo--{SMOL}--de"))
+    assert not hub_api.repo_exists(names.student("tiny-demo--gold-seeds--de"))
     for path in out.rglob("*"):
         if path.is_file() and path.suffix in (".json", ".jsonl", ".log", ".md", ".yaml"):
             assert hub_token not in path.read_text(errors="replace"), path
+
+
+def test_changed_generation_settings_remake_the_data_not_merge_it(
+    finished_grid: Path, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "grid"
+    shutil.copytree(finished_grid, out, symlinks=True)
+    data = out / "data" / SMOL / "de" / "data.parquet"
+    assert pq.read_metadata(data).num_rows == 6  # 2 documents x 3 strategies
+    fewer = small_grid(out)
+    fewer["generation"]["limit"] = 1
+    report = run_grid(spec_of(fewer), poll_interval=0.2)
+    assert report.ok, (report.failed, report.blocked)
+    # Old rows made with limit 2 must not survive next to the new ones.
+    assert pq.read_metadata(data).num_rows == 3
+    assert scores_of(out).keys() == scores_of(finished_grid).keys()
