@@ -81,11 +81,14 @@ def main() -> None:
     parser.add_argument("--languages", default="de", help="example-grid languages (default de)")
     parser.add_argument("--jobs", type=int, default=10, help="trivial jobs per engine")
     parser.add_argument("--skip-grid", action="store_true", help="only the per-job overheads")
+    parser.add_argument("--skip-engines", action="store_true", help="only the grid overhead")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-grid-"))
     try:
-        for name, options in (("local", {}), ("ray", {"num_cpus": 2}),
-                              ("slurm", {"folder": str(work / "submitit"), "poll_interval": 0})):  # fmt: skip
+        engines = () if args.skip_engines else (
+            ("local", {}), ("ray", {"num_cpus": 2}),
+            ("slurm", {"folder": str(work / "submitit"), "poll_interval": 0}))  # fmt: skip
+        for name, options in engines:
             if name == "slurm" and not shutil.which("sbatch"):
                 print("[slurm] not available: no sbatch on PATH (tests/cluster/slurm_up.sh)")
                 continue

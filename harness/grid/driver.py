@@ -181,7 +181,7 @@ class _Run:
         return self.report
 
 
-def run_grid(spec: GridSpec, *, poll_interval: float = 0.5) -> GridReport:
+def run_grid(spec: GridSpec, *, poll_interval: float = 0.2) -> GridReport:
     """Run (or continue) the grid until every job is done, failed, or blocked by a failure."""
     jobs = compile_grid(spec)
     paths = GridPaths(spec.out.resolve())
