@@ -1,9 +1,10 @@
-"""Balanced training subsets: 10.5k pairs per (teacher, language), equal per strategy.
+"""Training subsets: 10,500 pairs per (teacher, language), 3,500 per strategy.
 
-METHOD.md: each strategy gets an equal share; a strategy with fewer rows than its
-share gives the shortfall to the strategies that have more, repeatedly, until the
-total is met or every row is used. Which rows are drawn is fixed by the seed, so a
-training set is reproducible from its collected dataset alone.
+The paper's rule (METHOD.md, "Protocol facts"): each strategy gets an equal share; a
+strategy with fewer rows than its share gives its shortfall to the *largest* strategy,
+not spread over all the others. The sizes and the seed are protocol constants
+(:mod:`harness.protocol`), shared by both protocols. Which rows are drawn is fixed by the
+seed, so a training set is reproducible from its collected dataset alone.
 """
 
 from __future__ import annotations
@@ -15,41 +16,43 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ConfigError, EmptyDataError
+from harness.protocol import TRAIN_PER_STRATEGY, TRAIN_SUBSAMPLE_SEED
+from harness.schema import STRATEGIES
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOTAL = 10_500
-DEFAULT_SEED = 3407
+DEFAULT_TOTAL = TRAIN_PER_STRATEGY * len(STRATEGIES)
+DEFAULT_SEED = TRAIN_SUBSAMPLE_SEED
 
 
 def allocate(counts: Mapping[str, int], total: int) -> dict[str, int]:
-    """Split ``total`` across groups: equal shares, shortfalls redistributed (water-filling).
+    """Split ``total`` across groups: equal shares, each shortfall to the largest group.
 
-    Groups that cannot fill the current equal share take all their rows and leave the
-    race; the rest split what is left, until every remaining group can fill its share.
-    The indivisible remainder goes one row each to the groups with the most rows (ties
-    by name), so the allocation depends only on the counts.
+    Every group first takes ``total // len(counts)`` rows, or all it has; the indivisible
+    remainder adds one row each to the groups with the most rows (ties by name). Whatever
+    the short groups could not fill then goes to the group with the most rows, as the
+    paper's training subsample does (this is not water-filling: the other groups keep
+    their equal share). When the largest group cannot absorb it all, the rest goes to the
+    next largest, and so on, until the total is met or every row is used. The result
+    depends only on the counts.
 
     Returns:
         ``{group: rows to draw}``, summing to ``min(total, sum(counts))``.
     """
-    quota: dict[str, int] = {}
-    active = sorted(counts)
-    remaining = total
-    while active:
-        share = remaining // len(active)
-        small = [g for g in active if counts[g] <= share]
-        if not small:
+    if not counts:
+        return {}
+    by_size = sorted(counts, key=lambda g: (-counts[g], g))
+    share, extra = divmod(total, len(counts))
+    quota = {
+        g: min(counts[g], share + (1 if rank < extra else 0)) for rank, g in enumerate(by_size)
+    }
+    left = total - sum(quota.values())
+    for g in by_size:  # largest first
+        if left <= 0:
             break
-        for g in small:
-            quota[g] = counts[g]
-            remaining -= counts[g]
-        active = [g for g in active if g not in small]
-    if active:
-        share, extra = divmod(remaining, len(active))
-        by_size = sorted(active, key=lambda g: (-counts[g], g))
-        for rank, g in enumerate(by_size):
-            quota[g] = share + (1 if rank < extra else 0)
+        take = min(left, counts[g] - quota[g])
+        quota[g] += take
+        left -= take
     return {g: quota[g] for g in sorted(counts)}
 
 
@@ -77,7 +80,9 @@ def balanced_subsample(
         rows_or_dataset: A ``datasets.Dataset`` or a list of dicts.
         total: Rows wanted (paper: 10,500). If fewer are available, all are returned
             and a warning logged: a short dataset is a finding, not an error.
-        by: The column to balance across.
+        by: The column to balance across. Every value present in the data is a group,
+            also one whose rows are all invalid: its share goes to the largest group,
+            as the paper's strategy with no usable rows did.
         seed: Seed of the draw within each group.
         valid_only: Draw only rows whose ``valid`` column is true (when there is one);
             invalid rows are kept in the raw data but never trained on.
@@ -100,9 +105,9 @@ def balanced_subsample(
     if not candidates:
         raise EmptyDataError(f"no {'valid ' if valid is not None else ''}rows to subsample")
 
-    groups: dict[str, list[int]] = {}
+    groups: dict[str, list[int]] = {str(key): [] for key in keys}
     for i in candidates:
-        groups.setdefault(str(keys[i]), []).append(i)
+        groups[str(keys[i])].append(i)
     quota = allocate({g: len(idx) for g, idx in groups.items()}, total)
     if sum(quota.values()) < total:
         logger.warning(
@@ -115,6 +120,8 @@ def balanced_subsample(
     rng = np.random.default_rng(seed)
     chosen: list[int] = []
     for g in sorted(groups):  # fixed order, so each group's draw is reproducible
+        if not groups[g]:
+            continue
         idx = np.asarray(groups[g])
         pick = rng.permutation(len(idx))[: quota[g]]
         chosen.extend(idx[pick].tolist())

@@ -1,7 +1,8 @@
 """``polyglot-harness train``: fine-tune a student on one teacher's collected dataset.
 
 Flags are generated from :class:`harness.train.config.TrainConfig`, so each option's help
-lives once, in the dataclass. ``--config file.yaml`` supplies defaults and flags win.
+lives once, in the dataclass (``--protocol`` included). ``--config file.yaml`` supplies
+defaults and flags win.
 """
 
 from __future__ import annotations
@@ -90,5 +91,9 @@ def run(args: argparse.Namespace) -> int:
     result = train_student(build_config(args))
     meta = result.metadata
     state = "already trained, skipped" if result.skipped else f"{meta['global_step']} steps"
-    print(f"{result.run_dir} ({meta['n_train_rows']} rows, {meta['mode']}, {state})")
+    protocol = (meta.get("protocol") or {}).get("name")
+    print(
+        f"{result.run_dir} ({meta['n_train_rows']} rows, {meta['mode']}, "
+        f"protocol {protocol}, {state})"
+    )
     return 0

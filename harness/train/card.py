@@ -2,7 +2,8 @@
 
 Lineage lives in metadata, never only in the run folder's name: the card's YAML header
 (``base_model``, ``datasets``, ``language``, plus a ``polyglot`` block) and
-``polyglot_run.json`` carry the family, teacher, language and every hyperparameter.
+``polyglot_run.json`` carry the family, teacher, language, the protocol (so the scorer
+never ranks students of different protocols together) and every hyperparameter.
 The sidecar is written last, so its presence marks a finished run.
 """
 
@@ -72,6 +73,7 @@ def write_model_card(run_dir: Path, metadata: dict[str, Any]) -> Path:
             "target_language": metadata["target_language"],
             "reference_model": metadata.get("reference_model"),
             "n_train_rows": metadata["n_train_rows"],
+            "protocol": metadata.get("protocol"),
             "hyperparameters": metadata["hyperparameters"],
         },
     )
@@ -82,6 +84,8 @@ def write_model_card(run_dir: Path, metadata: dict[str, Any]) -> Path:
         else "a reference model chosen at scoring time"
     )
     counts = ", ".join(f"{k}: {v}" for k, v in metadata.get("strategy_counts", {}).items())
+    protocol = metadata.get("protocol") or {}
+    deviations = ", ".join(f"{k}={v}" for k, v in (protocol.get("deviations") or {}).items())
     body = f"""
 # {Path(run_dir).name}
 
@@ -100,6 +104,7 @@ teacher's Polyglot Score.
 - Trained on {metadata["n_train_rows"]} valid rows, balanced across generation
   strategies ({counts}).
 - Loss on: {metadata.get("loss_mask")} tokens; chat template: {metadata.get("chat_template_source")}.
+- Protocol: `{protocol.get("name", "unrecorded")}`{f" (deviating: {deviations})" if deviations else ""}.
 
 ## Hyperparameters
 {_table(metadata["hyperparameters"])}

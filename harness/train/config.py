@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.protocol import DEFAULT, resolve
+from harness.sampling import DEFAULT_TOTAL
 
 LOSS_MASKS: tuple[str, ...] = ("auto", "assistant", "completion", "full")
 FULL_LR = 5e-5
@@ -80,16 +82,19 @@ class TrainConfig:
     loss_mask: str = field(
         default="auto",
         metadata={
-            "help": "Which tokens carry loss: 'assistant' (the template's {% generation %} blocks), "
-            "'completion' (everything after the user turn), 'full' (all tokens), or 'auto': assistant when "
-            "the template allows it, else completion, with a warning.",
+            "help": "Which tokens carry loss: 'auto' follows the protocol: 'full' (every token of the "
+            "rendered conversation) under paper; under assistant_only_loss 'assistant' (the template's "
+            "{% generation %} blocks) where the template allows it, else 'completion' (everything after "
+            "the user turn), with a warning. An explicit value must agree with the protocol.",
             "choices": LOSS_MASKS,
         },
     )
     total_rows: int = field(
-        default=10_500,
+        default=DEFAULT_TOTAL,
         metadata={
-            "help": "Training rows drawn from the valid rows, balanced across generation strategies."
+            "help": "Training rows drawn from the valid rows: an equal share per generation strategy, a "
+            "strategy's shortfall to the largest one (drawn with the protocol's fixed seed); another "
+            "value is recorded as a deviation from the protocol."
         },
     )
     num_train_epochs: float = field(
@@ -131,7 +136,11 @@ class TrainConfig:
     )
     warmup_steps: int = field(default=5, metadata={"help": "Linear warm-up steps."})
     seed: int = field(
-        default=3407, metadata={"help": "Seed of the row draw, the data order and initialisation."}
+        default=3407,
+        metadata={
+            "help": "Seed of the data order and initialisation (the row draw uses the protocol's fixed "
+            "seed, so every student of a dataset sees the same rows)."
+        },
     )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(
@@ -141,7 +150,8 @@ class TrainConfig:
     lora_target_modules: str = field(
         default="all-linear",
         metadata={
-            "help": "Modules LoRA adapts: 'all-linear' or a comma-separated list of module names."
+            "help": "Modules LoRA adapts: 'all-linear' (both protocols: every linear layer but the "
+            "output head) or a comma-separated list of module names, recorded as a deviation."
         },
     )
     bf16: bool | None = field(
@@ -172,6 +182,14 @@ class TrainConfig:
         default=False,
         metadata={
             "help": "Delete an existing run folder (finished or not) and train from scratch."
+        },
+    )
+    protocol: str = field(
+        default=DEFAULT,
+        metadata={
+            "help": "Protocol: 'paper' (loss over the whole rendered conversation, as the paper), "
+            "'corrected', 'paper+<correction>+...' or 'corrected-<correction>'; the correction that "
+            "matters here is assistant_only_loss. Recorded in the card, the sidecar and the checkpoints."
         },
     )
 
@@ -209,6 +227,10 @@ class TrainConfig:
             raise ConfigError(
                 f"field 'loss_mask' is {self.loss_mask!r}; expected one of {', '.join(LOSS_MASKS)}"
             )
+        if not isinstance(self.protocol, str):
+            raise ConfigError(f"field 'protocol' is {self.protocol!r}; expected a protocol name")
+        self.protocol = resolve(self.protocol).name
+        _check_loss_mask(self.loss_mask, self.protocol)
         for name in ("student", "out", "optim", "lr_scheduler_type", "lora_target_modules"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
@@ -226,6 +248,23 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for YAML, JSON sidecars and model cards."""
         return dataclasses.asdict(self)
+
+
+def _check_loss_mask(loss_mask: str, protocol: str) -> None:
+    """An explicit loss mask must be the protocol's, or the protocol is not what ran."""
+    chosen = resolve(protocol)
+    assistant_only = chosen.corrects("assistant_only_loss")
+    if assistant_only and loss_mask == "full":
+        raise ConfigError(
+            f"field 'loss_mask' is 'full' but protocol {protocol!r} has the assistant_only_loss "
+            "correction; use a protocol without it (e.g. paper) or loss_mask auto"
+        )
+    if not assistant_only and loss_mask in ("assistant", "completion"):
+        with_it = resolve("+".join(["paper", *chosen.corrections, "assistant_only_loss"])).name
+        raise ConfigError(
+            f"field 'loss_mask' is {loss_mask!r} but protocol {protocol!r} trains on the whole "
+            f"rendered conversation; pass --protocol {with_it} or loss_mask auto"
+        )
 
 
 def _check_int(cfg: TrainConfig, name: str, *, minimum: int) -> None:

@@ -4,7 +4,9 @@ Families are data (``students.yaml`` next to this module), not code, so adding a
 to the grid is a YAML edit. A name that is not a family is treated as a model id or a
 local folder and used as-is, so any causal LM can be a student without registering it.
 The family also decides how training data is rendered (its chat template) and hence
-which tokens can carry the loss, so those two decisions live here too.
+which tokens can carry the loss, so those two decisions live here too: the protocol
+(:mod:`harness.protocol`) decides whether the loss covers the whole rendered
+conversation (the paper) or the assistant's tokens only (``assistant_only_loss``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.protocol import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,10 @@ class StudentFamily:
         base_model: model id or local folder that is fine-tuned.
         reference_model: PGR's upper anchor for this family; ``None`` for ad-hoc students.
         chat_template: model id / folder whose tokenizer template is used, a ``.jinja``
-            path, or inline Jinja; used when the base ships no template of its own.
+            path (relative to the students file, or the working folder), or inline
+            Jinja; used when the base ships no template of its own.
+        replace_base_template: render with ``chat_template`` even when the base ships a
+            template (the paper renders OLMo-3 with Llama 3.1's, not OLMo's own).
         mode: ``"full"`` or ``"lora"``, the default training mode.
         load_in_4bit: quantize the base for LoRA where a GPU and bitsandbytes exist.
         description: free text for the model card.
@@ -43,6 +49,7 @@ class StudentFamily:
     base_model: str
     reference_model: str | None = None
     chat_template: str | None = None
+    replace_base_template: bool = False
     mode: str = "full"
     load_in_4bit: bool = False
     description: str = ""
@@ -73,9 +80,10 @@ def _parse_entry(name: str, entry: Any, source: Path) -> StudentFamily:
     mode = entry.get("mode", "full")
     if mode not in MODES:
         raise ConfigError(f"{where}: field 'mode' is {mode!r}; expected one of {', '.join(MODES)}")
+    for key in ("load_in_4bit", "replace_base_template"):
+        if not isinstance(entry.get(key, False), bool):
+            raise ConfigError(f"{where}: field {key!r} is {entry[key]!r}; expected true or false")
     four_bit = entry.get("load_in_4bit", False)
-    if not isinstance(four_bit, bool):
-        raise ConfigError(f"{where}: field 'load_in_4bit' is {four_bit!r}; expected true or false")
     if four_bit and mode != "lora":
         raise ConfigError(
             f"{where}: field 'load_in_4bit' needs mode 'lora' (4-bit weights cannot be fully trained)"
@@ -83,6 +91,12 @@ def _parse_entry(name: str, entry: Any, source: Path) -> StudentFamily:
     for key in ("chat_template", "description"):
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: field {key!r} must be a string")
+    template = entry.get("chat_template")
+    if entry.get("replace_base_template") and not template:
+        raise ConfigError(f"{where}: field 'replace_base_template' needs a 'chat_template'")
+    if template and template.endswith(".jinja") and (source.parent / template).is_file():
+        # the bundled families name their templates beside this file, offline
+        entry = {**entry, "chat_template": str((source.parent / template).resolve())}
     return StudentFamily(name=name, **entry)
 
 
@@ -139,11 +153,14 @@ def apply_chat_template(
 ) -> tuple[Any, str]:
     """Give the tokenizer the template the data is rendered with; returns (model, source).
 
-    An explicit ``chat_template`` wins; otherwise the base's own template; a base without
-    one gets its family's. Templates taken from another tokenizer go through TRL's
-    ``clone_chat_template``, which adds missing special tokens and resizes embeddings.
+    An explicit ``chat_template`` wins; then the family's when it replaces the base's
+    (``replace_base_template``); otherwise the base's own template; a base without one
+    gets its family's. Templates taken from another tokenizer go through TRL's
+    ``clone_chat_template``, which adds missing special tokens and resizes embeddings; a
+    ``.jinja`` file or inline Jinja is set as is (its markers stay text, no tokens added).
     """
-    source = override or (None if tokenizer.chat_template else family.chat_template)
+    family_wins = family.replace_base_template or not tokenizer.chat_template
+    source = override or (family.chat_template if family_wins else None)
     if source is None:
         if tokenizer.chat_template:
             return model, f"base model {family.base_model}"
@@ -163,13 +180,19 @@ def apply_chat_template(
     return model, f"tokenizer of {source}"
 
 
-def choose_loss_mask(requested: str, tokenizer: Any) -> str:
-    """Resolve ``loss_mask``: assistant-only where the template can mark assistant tokens.
+def choose_loss_mask(requested: str, tokenizer: Any, protocol: Protocol) -> str:
+    """Resolve ``loss_mask`` under ``protocol``: which tokens carry labels.
 
-    TRL masks assistant tokens through ``{% generation %}`` markers, and patches a known
-    template that lacks them; any other template falls back to completion-only loss (the
-    final assistant turn, via TRL's prompt-completion format) with a warning.
+    The paper trains on the whole rendered conversation (``full``). With the
+    ``assistant_only_loss`` correction the loss is on the assistant's tokens where the
+    template can mark them: TRL masks through ``{% generation %}`` markers and patches a
+    known template that lacks them; any other template falls back to completion-only
+    loss (the final assistant turn, via TRL's prompt-completion format) with a warning.
+    :class:`~harness.train.config.TrainConfig` has already refused a ``loss_mask`` that
+    contradicts the protocol.
     """
+    if not protocol.corrects("assistant_only_loss"):
+        return "full"
     from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
     can_mask = has_generation_markers(tokenizer.chat_template)

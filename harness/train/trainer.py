@@ -1,11 +1,11 @@
 """Train one student on one collected (teacher, language) dataset with TRL's SFTTrainer.
 
 The flow is plan -> build -> train, each public so tests and notebooks can stop at any
-step: :func:`plan_run` reads the data and resolves every per-run choice (LoRA, 4-bit,
-learning rate, optimizer, precision) without loading a model; :func:`build_trainer`
-loads the base, applies the family's chat template and picks the loss mask;
-:func:`train_student` trains (resuming from the last checkpoint), saves, and writes the
-card and the sidecar the scorer reads.
+step: :func:`plan_run` reads the data and resolves every per-run choice (protocol, LoRA,
+4-bit, learning rate, optimizer, precision) without loading a model; :func:`build_trainer`
+loads the base, applies the family's chat template and picks the loss mask the protocol
+asks for; :func:`train_student` trains (resuming from the last checkpoint of the same
+data, settings and protocol), saves, and writes the card and the sidecar the scorer reads.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
 from harness.files import atomic_write_text
 from harness.models.preflight import check_model
 from harness.naming import student_run_name
-from harness.sampling import balanced_subsample
+from harness.protocol import Protocol, name_of, resolve
+from harness.sampling import DEFAULT_SEED, DEFAULT_TOTAL, balanced_subsample
 from harness.schema import DATA_FILE, fingerprint_content, read_collected
 from harness.train.card import (
     SIDECAR,
@@ -59,6 +60,7 @@ class RunPlan:
     """Every choice of one run, resolved before any model is loaded."""
 
     config: TrainConfig
+    protocol: Protocol
     family: StudentFamily
     data_path: Path
     run_dir: Path
@@ -161,8 +163,10 @@ def plan_run(config: TrainConfig) -> RunPlan:
     if n_valid == 0:
         raise EmptyDataError(f"{path} holds {len(raw)} rows but no valid ones; nothing to train on")
     _check_base(family, families)
+    # the draw's seed is the protocol's, not the run's: every student of a dataset sees
+    # the same rows, whatever seed its training uses
     rows = balanced_subsample(
-        raw, total=config.total_rows, by="strategy", seed=config.seed, valid_only=True
+        raw, total=config.total_rows, by="strategy", seed=DEFAULT_SEED, valid_only=True
     )
     counts = {
         "n_rows": len(raw),
@@ -202,6 +206,7 @@ def plan_run(config: TrainConfig) -> RunPlan:
     bf16 = config.bf16 if config.bf16 is not None else cuda and torch.cuda.is_bf16_supported()
     return RunPlan(
         config=config,
+        protocol=resolve(config.protocol),
         family=family,
         data_path=path,
         run_dir=Path(config.out) / student_run_name(family.name, teacher, language),
@@ -260,7 +265,7 @@ def build_trainer(plan: RunPlan, callbacks: list[Any] | None = None) -> tuple[An
     cfg = plan.config
     model, tokenizer = _load_base(plan, quantize=plan.load_in_4bit)
     model, template_source = apply_chat_template(model, tokenizer, plan.family, cfg.chat_template)
-    loss_mask = choose_loss_mask(cfg.loss_mask, tokenizer)
+    loss_mask = choose_loss_mask(cfg.loss_mask, tokenizer, plan.protocol)
     # transformers 5 renamed gradient_checkpointing; passing the old name only warns
     names = {f.name for f in dataclasses.fields(SFTConfig)}
     checkpointing = (
@@ -297,7 +302,7 @@ def build_trainer(plan: RunPlan, callbacks: list[Any] | None = None) -> tuple[An
         from peft import LoraConfig
 
         targets = cfg.lora_target_modules
-        peft_config = LoraConfig(
+        peft_config = LoraConfig(  # all-linear: every linear layer but the output head
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
             lora_dropout=cfg.lora_dropout,
@@ -361,8 +366,26 @@ def _hyperparameters(plan: RunPlan, loss_mask: str) -> dict[str, Any]:
     return hyper
 
 
+def protocol_record(plan: RunPlan) -> dict[str, Any]:
+    """The protocol the student was trained under, with the settings that leave it.
+
+    The paper fixes the subsample size, LoRA's targets (all linear layers) and the
+    family's chat template; a run that changes one is recorded as deviating, so its
+    scores are never silently taken for the protocol's.
+    """
+    cfg = plan.config
+    deviations: dict[str, Any] = {}
+    if cfg.total_rows != DEFAULT_TOTAL:
+        deviations["total_rows"] = cfg.total_rows
+    if plan.lora and cfg.lora_target_modules != "all-linear":
+        deviations["lora_target_modules"] = cfg.lora_target_modules
+    if cfg.chat_template is not None:
+        deviations["chat_template"] = cfg.chat_template
+    return plan.protocol.record(deviations)
+
+
 def run_fingerprint(plan: RunPlan) -> dict[str, Any]:
-    """What a checkpoint must have been trained on to be resumed: data content and settings.
+    """What a checkpoint must have been trained on to be resumed: data, protocol, settings.
 
     The data is identified by content (a byte-identical re-collect keeps the checkpoints);
     settings that only change bookkeeping (where, how often to save, what to keep) are left
@@ -375,8 +398,10 @@ def run_fingerprint(plan: RunPlan) -> dict[str, Any]:
     settings = {k: v for k, v in plan.config.to_dict().items() if k not in bookkeeping}
     fingerprint = {
         "data": fingerprint_content(plan.data_path),
+        "protocol": protocol_record(plan),
         "base_model": plan.family.base_model,
         "family_chat_template": plan.family.chat_template,
+        "family_replaces_base_template": plan.family.replace_base_template,
         "settings": settings,
         "resolved": {
             "lora": plan.lora,
@@ -409,7 +434,12 @@ def _complete(checkpoint: Path) -> bool:
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> str:
     if old.get("data") != new.get("data"):
         return "the dataset changed"
-    keys = [k for k in ("base_model", "family_chat_template") if old.get(k) != new.get(k)]
+    if name_of(old.get("protocol")) != name_of(new.get("protocol")):
+        before = name_of(old.get("protocol")) or "unrecorded"
+        return f"the protocol changed ({before} -> {name_of(new.get('protocol'))})"
+    keys = ["protocol"] if old.get("protocol") != new.get("protocol") else []
+    family = ("base_model", "family_chat_template", "family_replaces_base_template")
+    keys += [k for k in family if old.get(k) != new.get(k)]
     for group in ("settings", "resolved"):
         a, b = old.get(group) or {}, new.get(group) or {}
         keys += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
@@ -471,12 +501,24 @@ def _remove_empty_dirs(folder: Path) -> None:
             return
 
 
+def _check_finished_protocol(run_dir: Path, done: dict[str, Any], protocol: Protocol) -> None:
+    """A finished student of another protocol is not this run's student: never skip to it."""
+    recorded = name_of(done.get("protocol"))
+    if recorded != protocol.name:
+        trained = f"under protocol {recorded!r}" if recorded else "before protocols were recorded"
+        raise ConfigError(
+            f"{run_dir} holds a student trained {trained}, not {protocol.name!r}; pass --overwrite "
+            "to retrain it, or --out another folder to keep both"
+        )
+
+
 def train_student(config: TrainConfig, *, callbacks: list[Any] | None = None) -> TrainResult:
     """Train (or resume, or skip) one student; the run folder ends up self-describing.
 
     A finished run (its ``polyglot_run.json`` present) is skipped unless
-    ``config.overwrite``; an unfinished one resumes from its last complete checkpoint
-    under ``<run>/checkpoints`` if that was trained on the same data and settings
+    ``config.overwrite``, and refused when it was trained under another protocol; an
+    unfinished one resumes from its last complete checkpoint under ``<run>/checkpoints``
+    if that was trained on the same data, protocol and settings
     (:func:`resume_checkpoint`), so a killed job is simply rerun.
 
     Args:
@@ -490,6 +532,7 @@ def train_student(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
     run_dir = plan.run_dir
     done = read_sidecar(run_dir)
     if done is not None and not config.overwrite:
+        _check_finished_protocol(run_dir, done, plan.protocol)
         logger.info("%s is already trained; pass --overwrite to train it again", run_dir)
         return TrainResult(run_dir=run_dir, metadata=done, skipped=True)
     if config.overwrite and done is not None:
@@ -536,6 +579,7 @@ def train_student(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
         "global_step": trainer.state.global_step,
         "train_loss": output.training_loss,
         "resumed_from": last.name if last else None,
+        "protocol": protocol_record(plan),
         "harness_version": harness_version(),
     }
     write_model_card(run_dir, metadata)

@@ -24,6 +24,7 @@ from harness.train import (
 from harness.train.card import SIDECAR
 
 TEACHER = "org/tiny-teacher"
+ASSISTANT_ONLY = "paper+assistant_only_loss"  # the correction these masking tests need
 LANG = "de"
 FAST = {  # a few cheap steps: tiny batches, short sequences, no checkpoint I/O per step
     "max_length": 64,
@@ -90,7 +91,8 @@ def test_full_training_writes_model_card_and_sidecar(collected, tiny_student_dir
     assert (meta["n_rows"], meta["n_invalid"], meta["n_train_rows"]) == (18, 6, 12)
     assert meta["strategy_counts"] == {s: 4 for s in STRATEGIES}
     assert meta["global_step"] == 2 and math.isfinite(meta["train_loss"])
-    assert meta["loss_mask"] == "assistant" and meta["hyperparameters"]["weight_decay"] == 0.001
+    assert meta["loss_mask"] == "full" and meta["hyperparameters"]["weight_decay"] == 0.001
+    assert meta["protocol"] == {"name": "paper", "corrections": [], "deviations": {}}
     assert meta["hyperparameters"]["optim"] == "adamw_torch"  # 8-bit falls back on CPU
     assert meta["hyperparameters"]["learning_rate"] == 5e-5 and meta["harness_version"]
     before, after = (
@@ -101,6 +103,7 @@ def test_full_training_writes_model_card_and_sidecar(collected, tiny_student_dir
     assert not (run / "checkpoints").exists()  # dropped once finished
     card = (run / "README.md").read_text()
     assert f"base_model: {tiny_student_dir}" in card and TEACHER in card and "- de" in card
+    assert "Protocol: `paper`" in card
 
     again = train_student(_config(collected, tiny_student_dir, tmp_path))
     assert again.skipped and again.metadata == meta
@@ -111,7 +114,7 @@ def test_full_training_writes_model_card_and_sidecar(collected, tiny_student_dir
 
 
 def test_assistant_only_mask_labels_prompt_tokens(collected, tiny_student_dir, tmp_path):
-    plan = plan_run(_config(collected, tiny_student_dir, tmp_path))
+    plan = plan_run(_config(collected, tiny_student_dir, tmp_path, protocol=ASSISTANT_ONLY))
     trainer, info = build_trainer(plan)
     assert info["loss_mask"] == "assistant"
     example = trainer.train_dataset[0]
@@ -139,7 +142,7 @@ def test_base_without_template_gets_the_family_template(
         f"tiny:\n  base_model: {base}\n  reference_model: org/tiny-instruct\n"
         f"  chat_template: {tiny_model_dir}\n  mode: full\n"
     )
-    cfg = _config(collected, base, tmp_path, students_file=str(families))
+    cfg = _config(collected, base, tmp_path, students_file=str(families), protocol=ASSISTANT_ONLY)
     cfg.student = "tiny"
     plan = plan_run(cfg)
     assert plan.run_dir.name == student_run_name("tiny", TEACHER, LANG)
@@ -157,7 +160,9 @@ def test_template_without_markers_falls_back_to_completion_loss(
     from harness.models.tiny import CHAT_TEMPLATE
 
     plain = CHAT_TEMPLATE.replace("{% generation %}", "").replace("{% endgeneration %}", "")
-    plan = plan_run(_config(collected, tiny_student_dir, tmp_path, chat_template=plain))
+    plan = plan_run(
+        _config(collected, tiny_student_dir, tmp_path, chat_template=plain, protocol=ASSISTANT_ONLY)
+    )
     trainer, info = build_trainer(plan)
     assert info["loss_mask"] == "completion" and "generation" in caplog.text
     labels = trainer.train_dataset[0]["labels"]
