@@ -26,6 +26,10 @@ class Language:
     paper_benchmarks: tuple[str, ...] = field(default=())
     extended_benchmarks: tuple[str, ...] = field(default=())
     number_instruction: str | None = None  # MGSM: "answer with only the number"
+    # Multiple-choice cue words in front of the question and the answer letter
+    # (Global-MMLU-Lite: the paper localises both), each with its colon.
+    question_cue: str | None = None
+    answer_cue: str | None = None
 
     @property
     def lingua_name(self) -> str:
@@ -39,25 +43,32 @@ _MGSM = "mgsm"
 _BELEBELE = "belebele"
 _GMMLU = "global_mmlu"
 
-# code, name, native, script, flores, paper suite, added suite, MGSM instruction
+# code, name, native, script, flores, paper suite, added suite, MGSM instruction,
+# then the multiple-choice cue words by keyword
 LANGUAGES: dict[str, Language] = {
     lang.code: lang
     for lang in (
         Language("ar", "Arabic", "العربية", "Arab", "arb_Arab",
-                 (_GMMLU_LITE, _MRB), (_BELEBELE,)),
+                 (_GMMLU_LITE, _MRB), (_BELEBELE,),
+                 question_cue="السؤال:", answer_cue="الإجابة:"),
         Language("cs", "Czech", "čeština", "Latn", "ces_Latn",
-                 (_MRB,), (_BELEBELE, _GMMLU)),
+                 (_MRB,), (_BELEBELE, _GMMLU),
+                 question_cue="Otázka:", answer_cue="Odpověď:"),
         Language("de", "German", "Deutsch", "Latn", "deu_Latn",
                  (_GMMLU_LITE, _MRB, _MGSM), (_BELEBELE,),
-                 "Antworte nur mit der Zahl."),
+                 "Antworte nur mit der Zahl.",
+                 question_cue="Frage:", answer_cue="Antwort:"),
         Language("es", "Spanish", "español", "Latn", "spa_Latn",
                  (_GMMLU_LITE, _MRB, _MGSM), (_BELEBELE,),
-                 "Responde solo con el número."),
+                 "Responde solo con el número.",
+                 question_cue="Pregunta:", answer_cue="Respuesta:"),
         Language("id", "Indonesian", "Bahasa Indonesia", "Latn", "ind_Latn",
-                 (_GMMLU_LITE, _MRB), (_BELEBELE,)),
+                 (_GMMLU_LITE, _MRB), (_BELEBELE,),
+                 question_cue="Pertanyaan:", answer_cue="Jawaban:"),
         Language("ja", "Japanese", "日本語", "Jpan", "jpn_Jpan",
                  (_GMMLU_LITE, _MRB, _MGSM), (_BELEBELE,),
-                 "数字だけで答えてください。"),
+                 "数字だけで答えてください。",
+                 question_cue="質問：", answer_cue="回答："),
     )
 }  # fmt: skip
 

@@ -30,6 +30,7 @@ _SHARED: tuple[str, ...] = (
     "data_dir",
     "apply_chat_template",
     "gen_kwargs",
+    "protocol",
 )
 
 
@@ -102,6 +103,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=_field_help("apply_chat_template"),
     )
     parser.add_argument("--gen-kwargs", help=_field_help("gen_kwargs"))
+    parser.add_argument("--protocol", help=_field_help("protocol"))
     parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

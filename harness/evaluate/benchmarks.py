@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, InputNotFoundError
 from harness.languages import LANGUAGES, Language
+from harness.protocol import Protocol
+from harness.protocol import resolve as resolve_protocol
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -32,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 DATA_DIR_KEY = "polyglot_data_dir"
 DATA_DIR_ENV = "POLYGLOT_EVAL_DATA_DIR"
+PROTOCOL_KEY = "polyglot_protocol"
 TASK_PREFIX = "polyglot_eval"
 
 
@@ -125,6 +128,15 @@ def resolve_data_dir(metadata: dict[str, Any] | None = None) -> Path | None:
     """The local data folder from lm-eval metadata or the environment, if any."""
     value = (metadata or {}).get(DATA_DIR_KEY) or os.environ.get(DATA_DIR_ENV)
     return Path(value).expanduser() if value else None
+
+
+def protocol_of(metadata: dict[str, Any] | None = None) -> Protocol:
+    """The protocol lm-eval metadata asks for; ``paper`` when it names none.
+
+    Raises:
+        ConfigError: the metadata names an unknown protocol or correction.
+    """
+    return resolve_protocol((metadata or {}).get(PROTOCOL_KEY))
 
 
 def local_files(benchmark: Benchmark, config: str, data_dir: Path) -> dict[str, Path]:

@@ -4,6 +4,12 @@ lm-eval copies ``model_args`` verbatim into every results file and names the out
 sub-folder after ``pretrained=``/``peft=``; API backends take keys and credentialed URLs
 there. Both are scrubbed here, between ``simple_evaluate`` returning and the tracker
 saving, so no file the evaluate stage writes (or ``publish`` later pushes) holds one.
+
+The protocol reaches the tasks two ways: as lm-eval metadata, which our loaders read
+(M-RewardBench's A/B positions and section rule), and as ``gen_kwargs`` for MGSM's
+decoding, the one thing a loader cannot set. lm-eval applies ``gen_kwargs`` to every
+``generate_until`` task of the call; MGSM is the only one in our suites (every other
+benchmark scores log-likelihoods, which a test checks), so they reach MGSM alone.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.evaluate.benchmarks import DATA_DIR_KEY
+from harness.evaluate import mgsm
+from harness.evaluate.benchmarks import BENCHMARKS, DATA_DIR_KEY, PROTOCOL_KEY
 from harness.naming import parse_model_args
 from harness.redact import redact_values as redact_values  # re-exported
 from harness.redact import scrub_lm_eval_output
@@ -62,10 +69,13 @@ def run_lm_eval(
     from harness.paths import tasks_path
 
     data_dir = config.fingerprint()["data_dir"]
+    metadata: dict[str, Any] = {PROTOCOL_KEY: config.protocol}
+    if data_dir:
+        metadata[DATA_DIR_KEY] = data_dir
     manager = TaskManager(
         include_path=str(tasks_path()),
         include_defaults=False,  # every suite task is ours; indexing lm-eval's takes ~15 s
-        metadata={DATA_DIR_KEY: data_dir} if data_dir else None,
+        metadata=metadata,
     )
     tracker = EvaluationTracker(output_path=str(out))
     results = simple_evaluate(
@@ -76,7 +86,7 @@ def run_lm_eval(
         device=config.device,
         limit=config.limit,
         apply_chat_template=config.apply_chat_template,
-        gen_kwargs=config.gen_kwargs,
+        gen_kwargs=generation_kwargs(config, tasks),
         task_manager=manager,
         log_samples=True,
         evaluation_tracker=tracker,
@@ -102,6 +112,18 @@ def run_lm_eval(
     if not results_file.is_file():
         raise OSError(f"lm-eval could not save results to {results_file}; see its log above")
     return LmEvalRun(results_dir, results_file, kept, n_requests)
+
+
+def generation_kwargs(config: EvalConfig, tasks: list[str]) -> dict[str, Any] | str | None:
+    """What ``simple_evaluate`` gets as ``gen_kwargs``: the protocol's MGSM decoding, with
+    the run's own ``gen_kwargs`` over it; the run's own alone when no MGSM task runs."""
+    mgsm_tasks = {BENCHMARKS["mgsm"].task_name(code) for code in config.languages}
+    if not mgsm_tasks.intersection(tasks):
+        return config.gen_kwargs
+    from lm_eval.utils import simple_parse_args_string
+
+    own = simple_parse_args_string(config.gen_kwargs) if config.gen_kwargs else {}
+    return {**mgsm.generation_kwargs(config.protocol), **own}
 
 
 def count_tokens(

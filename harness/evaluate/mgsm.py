@@ -1,7 +1,10 @@
 """MGSM as the paper scores it: native prompt, number-only answer, numeric match.
 
-The paper's student generates at most 50 tokens after a native "answer with only the
-number" line; the *first* number in that text is the prediction and counts when it
+Each of the 5 shots (``train``, in order) and the test question reads: the question, a
+blank line, the native "answer with only the number" line, then ``Answer:``. The student
+generates at most 50 tokens, up to the first newline, by sampling under the ``paper``
+protocol (:data:`harness.protocol.MGSM_SAMPLING`) or greedily under the ``greedy_mgsm``
+correction; the *first* number in that text is the prediction and counts when it
 equals the gold at 2-decimal precision. Models write numbers the way their language
 does ("1.000" in German is a thousand, "3,5" is three and a half, Japanese output may
 use full-width digits), so the extraction normalises those forms instead of
@@ -16,16 +19,22 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.languages import Language
+from harness.protocol import MGSM_GREEDY, MGSM_SAMPLING, Protocol
+from harness.protocol import resolve as resolve_protocol
 
-# Question / answer cue words, as lm-eval's own mgsm "direct" task writes them.
-_CUES: dict[str, tuple[str, str]] = {
-    "de": ("Frage:", "Antwort:"),
-    "en": ("Question:", "Answer:"),
-    "es": ("Pregunta:", "Respuesta:"),
-    "fr": ("Question :", "Réponse :"),
-    "ja": ("問題：", "Answer:"),
+MAX_NEW_TOKENS = 50
+STOP = ("\n",)
+ANSWER_CUE = "Answer:"  # the paper's prompt ends in this cue in every language
+# The dataset's own question prefix: MGSM's train split writes it in front of every
+# question, its test split does not, so test questions get it to read like the shots.
+_QUESTION_CUES: dict[str, str] = {
+    "de": "Frage:",
+    "en": "Question:",
+    "es": "Pregunta:",
+    "fr": "Question :",
+    "ja": "問題：",
 }
-_DEFAULT_CUES = ("Question:", "Answer:")
+_DEFAULT_QUESTION_CUE = "Question:"
 
 # Separators a model may put inside one number: "." and "," (thousands or decimal),
 # and spaces / apostrophes (thousands only, and only before exactly three digits).
@@ -41,9 +50,16 @@ _CHAR_MAP = str.maketrans(
 )
 
 
-def cues(code: str) -> tuple[str, str]:
-    """The question and answer cue words for language ``code``."""
-    return _CUES.get(code, _DEFAULT_CUES)
+def question_cue(code: str) -> str:
+    """The prefix MGSM's train split puts before a question in language ``code``."""
+    return _QUESTION_CUES.get(code, _DEFAULT_QUESTION_CUE)
+
+
+def generation_kwargs(protocol: str | Protocol | None = None) -> dict[str, Any]:
+    """lm-eval ``generation_kwargs`` of the MGSM tasks under ``protocol`` (default paper)."""
+    chosen = resolve_protocol(protocol)
+    decoding = MGSM_GREEDY if chosen.corrects("greedy_mgsm") else MGSM_SAMPLING
+    return {"until": list(STOP), "max_gen_toks": MAX_NEW_TOKENS, **decoding}
 
 
 def doc_to_text_template(language: Language) -> str:
@@ -51,7 +67,8 @@ def doc_to_text_template(language: Language) -> str:
 
     The train split (few-shot source) stores questions with the cue already in front and
     a worked ``answer``; the test split stores bare questions with ``answer`` null, which
-    is how lm-eval's mgsm tells them apart, so we do the same.
+    is how lm-eval's mgsm tells them apart, so we do the same. Question, blank line,
+    native instruction, ``Answer:``: the paper's layout.
 
     Raises:
         ConfigError: the language has no number-only instruction in the table.
@@ -61,11 +78,10 @@ def doc_to_text_template(language: Language) -> str:
             f"MGSM needs a number-only instruction for {language.code!r}: set "
             "number_instruction in harness/languages.py"
         )
-    question, answer = cues(language.code)
     return (
         "{% if answer is not none %}{{question}}{% else %}"
-        f'{{{{"{question} " + question}}}}{{% endif %}}\n'
-        f"{language.number_instruction}\n{answer}"
+        f'{{{{"{question_cue(language.code)} " + question}}}}{{% endif %}}\n\n'
+        f"{language.number_instruction}\n{ANSWER_CUE}"
     )
 
 

@@ -9,7 +9,9 @@ need), a manifest of finished tasks, and the ``polyglot_run.json`` sidecar that 
 
 Leaf tasks are run (never groups), and the manifest records each with the fingerprint
 of the run that produced it, so a rerun runs only what is missing or was run differently
-(another model, limit, data or chat template) and a killed job loses only its last call.
+(another model, limit, data, chat template or protocol) and a killed job loses only its
+last call. The protocol (:mod:`harness.protocol`) reaches the tasks as lm-eval metadata
+and, for MGSM's decoding, as generation kwargs; the manifest and the sidecar record it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from harness.evaluate.benchmarks import (
 from harness.evaluate.lm_eval_io import count_tokens, run_lm_eval
 from harness.files import atomic_write_text
 from harness.languages import LANGUAGES, get_language
+from harness.protocol import DEFAULT as DEFAULT_PROTOCOL
+from harness.protocol import Protocol
+from harness.protocol import resolve as resolve_protocol
 from harness.redact import scrub_model_args
 from harness.score.inputs import ROLES, SIDECAR, ExtrinsicRow, read_lm_eval_results, task_benchmark
 
@@ -94,8 +99,16 @@ class EvalConfig:
         default=False, metadata={"help": "Render prompts with the model's chat template."}
     )
     gen_kwargs: str | None = field(
-        default=None, metadata={"help": "lm-eval generation kwargs for generative tasks."}
-    )
+        default=None,
+        metadata={"help": "lm-eval generation kwargs for generative tasks, applied over the "
+                  "protocol's MGSM decoding (recorded as a deviation from it)."},
+    )  # fmt: skip
+    protocol: str = field(
+        default=DEFAULT_PROTOCOL,
+        metadata={"help": "paper (as the paper's code ran: MGSM sampled, M-RewardBench A/B "
+                  "unseeded, its section sum over 4), corrected, paper+<correction>... or "
+                  "corrected-<correction> (harness/protocol.py)."},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         self.out = str(self.out or "")
@@ -127,7 +140,24 @@ class EvalConfig:
             raise ConfigError(f"field 'limit' is {self.limit!r}; expected a positive number")
         if self.data_dir is not None and not Path(self.data_dir).expanduser().is_dir():
             raise ConfigError(f"field 'data_dir': {self.data_dir} is not a folder")
+        try:
+            self.protocol = resolve_protocol(self.protocol).name
+        except ConfigError as exc:
+            raise ConfigError(f"field 'protocol': {exc}") from None
         resolve_tasks(self.suite, self.languages)  # fails now, not after the model loads
+
+    @property
+    def resolved_protocol(self) -> Protocol:
+        return resolve_protocol(self.protocol)
+
+    def protocol_record(self) -> dict[str, Any]:
+        """What artefacts store: the protocol and the settings this run chose off it."""
+        deviations: dict[str, Any] = {}
+        if self.limit is not None:  # fewer documents than the benchmark has
+            deviations["limit"] = self.limit
+        if self.gen_kwargs:
+            deviations["gen_kwargs"] = self.gen_kwargs
+        return self.resolved_protocol.record(deviations)
 
     def identity(self) -> dict[str, str | None]:
         """Whose results these are: the keys ``score`` reads from the sidecar."""
@@ -148,6 +178,7 @@ class EvalConfig:
             "data_dir": str(data_dir.resolve()) if data_dir else None,
             "apply_chat_template": self.apply_chat_template,
             "gen_kwargs": self.gen_kwargs,
+            "protocol": self.protocol,
         }
 
 
@@ -198,6 +229,7 @@ def evaluate_model(config: EvalConfig, *, progress: bool = True) -> EvalResult:
     results_dir = out / manifest.get("results_dir", "")
     todo = [t for t in tasks if not _is_done(results_dir, done.get(t), fingerprint)]
     skipped = [t for t in tasks if t not in todo]
+    _check_one_protocol(out, done, tasks, config.protocol)
     other = [t for t, e in done.items() if t not in tasks and e.get("fingerprint") != fingerprint]
     if other:
         logger.warning("%s: %s were run with other settings; score reads them too", out, other)
@@ -208,7 +240,11 @@ def evaluate_model(config: EvalConfig, *, progress: bool = True) -> EvalResult:
             run = run_lm_eval(config, todo, out, manifest.get("results_dir"))
         if run is None:  # not the main process of a distributed run: it saves nothing
             return result
-        manifest.update(identity=config.identity(), results_dir=run.results_dir.name)
+        manifest.update(
+            identity=config.identity(),
+            results_dir=run.results_dir.name,
+            protocol=config.protocol_record(),
+        )
         for task in todo:
             done[task] = {"fingerprint": fingerprint, "results_file": run.results_file.name}
         atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
@@ -290,9 +326,32 @@ def _is_done(results_dir: Path, entry: dict[str, Any] | None, fingerprint: dict[
     return (results_dir / str(entry.get("results_file"))).is_file()
 
 
+def _check_one_protocol(out: Path, done: dict[str, Any], tasks: list[str], protocol: str) -> None:
+    """Refuse a call that would leave results of two protocols in one folder.
+
+    ``score`` reads every task's newest result in a folder under the one protocol its
+    manifest records, so a task this call does not rerun must already be of its protocol.
+
+    Raises:
+        ConfigError: naming the tasks of another protocol and how to proceed.
+    """
+    other = {
+        task: (entry.get("fingerprint") or {}).get("protocol") or "unrecorded"
+        for task, entry in done.items()
+        if task not in tasks and (entry.get("fingerprint") or {}).get("protocol") != protocol
+    }
+    if other:
+        listed = ", ".join(f"{task} ({name})" for task, name in sorted(other.items()))
+        raise ConfigError(
+            f"{out} holds results of another protocol than {protocol!r}: {listed}; rerun "
+            "them too (add their benchmarks and languages) or evaluate into another folder"
+        )
+
+
 def _write_sidecar(results_dir: Path, config: EvalConfig, tasks: list[str]) -> None:
     """Next to the results, not in ``out``: publish reads ``<root>/*/polyglot_run.json``
-    as student training runs."""
+    as student training runs. Every task listed ran under ``protocol``
+    (:func:`_check_one_protocol`)."""
     from harness import __version__
 
     languages = sorted({m[1] for m in map(task_benchmark, tasks) if m})
@@ -303,6 +362,7 @@ def _write_sidecar(results_dir: Path, config: EvalConfig, tasks: list[str]) -> N
         "suite": config.suite,
         "languages": languages,
         "tasks": tasks,
+        "protocol": config.protocol_record(),
         "harness_version": __version__,
     }
     atomic_write_text(results_dir / SIDECAR, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")

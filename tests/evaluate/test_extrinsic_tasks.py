@@ -6,6 +6,7 @@ these runs exercise the same templates, loaders and metrics a real evaluation us
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -65,18 +66,7 @@ def test_every_leaf_loads_fixture_docs(task_manager) -> None:
         docs = list(task.test_docs())
         assert len(docs) >= 8, name
         prompt = task.doc_to_text(docs[0])
-        assert prompt.rstrip().endswith(":"), (name, prompt)
-
-
-def test_mgsm_prompt_has_five_native_shots(task_manager) -> None:
-    task = task_manager.load(["polyglot_eval_mgsm_de"])["tasks"]["polyglot_eval_mgsm_de"]
-    doc = next(iter(task.test_docs()))
-    ctx = task.fewshot_context(doc, num_fewshot=5)
-    ctx = ctx if isinstance(ctx, str) else str(ctx)
-    assert ctx.count("Antworte nur mit der Zahl.\nAntwort:") == 6
-    assert ctx.startswith("Frage: Anna hat 5 Äpfel")  # train, in order
-    assert ctx.endswith("Antworte nur mit der Zahl.\nAntwort:")
-    assert "Antwort: 11\n\nFrage:" in ctx
+        assert prompt.rstrip().endswith((":", "：")), (name, prompt)
 
 
 def test_data_dir_without_files_fails_loudly(tmp_path: Path) -> None:
@@ -94,7 +84,7 @@ def test_env_var_points_hooks_at_local_data(monkeypatch: pytest.MonkeyPatch) -> 
     assert resolve_data_dir({"polyglot_data_dir": "/elsewhere"}) == Path("/elsewhere")
 
 
-def _run(model_dir: Path, tasks: list[str]) -> dict:
+def _run(model_dir: Path, tasks: list[str], protocol: str = "paper") -> dict:
     import lm_eval
 
     return lm_eval.simple_evaluate(
@@ -104,7 +94,7 @@ def _run(model_dir: Path, tasks: list[str]) -> dict:
         limit=4,
         batch_size=8,
         device="cpu",
-        metadata=META,
+        metadata={**META, "polyglot_protocol": protocol},
         log_samples=True,
     )
 
@@ -121,21 +111,21 @@ def test_paper_and_extended_groups_run_on_tiny_model(tiny_model_dir: Path) -> No
     assert math.isclose(results["polyglot_eval_ext_de"]["acc,none"], mean)
     assert "exact_match,none" in results["polyglot_eval_mgsm_de"]
     assert "acc_plain,none" in results["polyglot_eval_mrewardbench_de"]
-    # MGSM: greedy, at most 50 new tokens, stopped at the first newline.
+    # MGSM: at most 50 new tokens, stopped at the first newline.
     samples = out["samples"]["polyglot_eval_mgsm_de"]
     assert len(samples) == 4
     assert all("\n" not in s["filtered_resps"][0] for s in samples)
     # M-RewardBench: weighted accuracy recomputed from the logged per-item results.
     mrb = out["samples"]["polyglot_eval_mrewardbench_de"]
     items = [tuple(s["acc"]) for s in mrb]
-    expected = mrewardbench.weighted_accuracy(items)
+    expected = mrewardbench.aggregate(items)
     assert math.isclose(results["polyglot_eval_mrewardbench_de"]["acc,none"], expected)
 
 
 @pytest.mark.slow
 def test_mrewardbench_positions_identical_across_runs(tiny_model_dir: Path) -> None:
-    first = _run(tiny_model_dir, ["polyglot_eval_mrewardbench_cs"])
-    second = _run(tiny_model_dir, ["polyglot_eval_mrewardbench_cs"])
+    first = _run(tiny_model_dir, ["polyglot_eval_mrewardbench_cs"], "corrected")
+    second = _run(tiny_model_dir, ["polyglot_eval_mrewardbench_cs"], "corrected")
     key = "polyglot_eval_mrewardbench_cs"
 
     def golds(out: dict) -> list[tuple[str, int]]:
@@ -146,13 +136,14 @@ def test_mrewardbench_positions_identical_across_runs(tiny_model_dir: Path) -> N
 
 
 def test_positions_deterministic_and_both_used() -> None:
+    ordered = functools.partial(mrewardbench.assign_positions, protocol="corrected")
     for code, lang in LANGUAGES.items():
-        ds = load_benchmark(
-            "m_rewardbench", lang.flores, data_dir=FIXTURES, prepare=mrewardbench.assign_positions
-        )["test"]
-        again = load_benchmark(
-            "m_rewardbench", lang.flores, data_dir=FIXTURES, prepare=mrewardbench.assign_positions
-        )["test"]
+        ds = load_benchmark("m_rewardbench", lang.flores, data_dir=FIXTURES, prepare=ordered)[
+            "test"
+        ]
+        again = load_benchmark("m_rewardbench", lang.flores, data_dir=FIXTURES, prepare=ordered)[
+            "test"
+        ]
         assert ds["gold"] == again["gold"]
         assert set(ds["gold"]) == {0, 1}, code
         for row in ds:
@@ -164,16 +155,20 @@ def test_positions_deterministic_and_both_used() -> None:
 
 
 def test_weighted_accuracy_by_hand() -> None:
+    """One subset per section, so the fixed counts cancel: the mean of section accuracies."""
     items = [
-        ("Chat", 1.0),
-        ("Chat", 1.0),
-        ("Chat", 1.0),
-        ("Chat", 0.0),  # 0.75
-        ("Safety", 0.0),
-        ("Safety", 1.0),  # 0.5
-        ("Reasoning", 1.0),
-    ]  # 1.0
-    assert math.isclose(mrewardbench.weighted_accuracy(items), (0.75 + 0.5 + 1.0) / 3)
+        ("alpacaeval-easy", 1.0),
+        ("alpacaeval-easy", 1.0),
+        ("alpacaeval-easy", 1.0),
+        ("alpacaeval-easy", 0.0),  # Chat 0.75
+        ("donotanswer", 0.0),
+        ("donotanswer", 1.0),  # Safety 0.5
+        ("hep-go", 1.0),
+    ]  # Reasoning 1.0, Chat Hard absent
+    assert math.isclose(
+        mrewardbench.weighted_accuracy(items, divide_by_all_sections=False), (0.75 + 0.5 + 1.0) / 3
+    )
+    assert math.isclose(mrewardbench.weighted_accuracy(items), (0.75 + 0.5 + 1.0) / 4)
     assert math.isnan(mrewardbench.weighted_accuracy([]))
     # the plain item mean would be 5/7: the weighting matters
     assert not math.isclose(mrewardbench.weighted_accuracy(items), 5 / 7)
@@ -190,9 +185,9 @@ def test_sources_map_to_rewardbench_sections() -> None:
 
 
 def test_mrewardbench_scores_higher_loglikelihood_letter() -> None:
-    doc = {"gold": 1, "section": "Safety"}
+    doc = {"gold": 1, "section": "Safety", "source": "donotanswer", "divide_by_all_sections": True}
     assert mrewardbench.process_results(doc, [(-3.0, False), (-1.0, True)]) == {
-        "acc": ("Safety", 1.0),
+        "acc": ("donotanswer", 1.0, True),
         "acc_plain": 1.0,
     }
     assert mrewardbench.process_results(doc, [(-0.5, True), (-1.0, False)])["acc_plain"] == 0.0

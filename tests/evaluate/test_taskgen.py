@@ -67,7 +67,8 @@ def test_prompts_match_lm_eval_tasks(ours: str, theirs: str) -> None:
     their_cfg = yaml.safe_load((lm_eval_tasks / theirs).read_text(encoding="utf-8"))
     text = (CHECKED_IN / ours).read_text(encoding="utf-8")
     our_cfg = yaml.safe_load(text.replace("!function ", ""))
-    assert our_cfg["doc_to_text"] == their_cfg["doc_to_text"]
+    if ours != "_gmmlu_lite_template_yaml":  # the paper localises its cue words per leaf
+        assert our_cfg["doc_to_text"] == their_cfg["doc_to_text"]
     assert our_cfg["doc_to_choice"] == their_cfg["doc_to_choice"]
     assert our_cfg["output_type"] == their_cfg["output_type"]
 
