@@ -46,6 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=1.0,
         help="best possible score, for headroom gain (default 1)",
     )
+    parser.add_argument(
+        "--protocol",
+        default=None,
+        help="protocol the inputs must have recorded (paper, corrected, paper+<correction>...); "
+        "default: any one protocol, which every score row then names",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.errors import HarnessError
     from harness.files import check_out_folder
+    from harness.protocol import resolve
     from harness.score.inputs import read_extrinsic, read_intrinsic
     from harness.score.pgscore import SCORES_FILE, GapPolicy, score_run, write_scores
     from harness.score.robustness import ROBUSTNESS_FILE, alpha_sweep, write_robustness
@@ -64,9 +71,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_out_folder(out)  # before any work: a file there is the user's, not ours
         policy = GapPolicy(k=args.gap_k, floor=args.gap_floor, ceiling=args.ceiling)
+        if args.protocol is not None:
+            resolve(args.protocol)  # a typo fails before any input is read
         extrinsic = read_extrinsic(args.extrinsic)
         intrinsic = read_intrinsic(args.intrinsic) if args.intrinsic else None
-        rows = score_run(extrinsic, intrinsic, policy=policy)
+        rows = score_run(extrinsic, intrinsic, policy=policy, protocol=args.protocol)
     except HarnessError as exc:
         print(f"polyglot-harness score: {exc}", file=sys.stderr)
         return 2
@@ -77,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"polyglot-harness score: cannot write into {out}: {exc}", file=sys.stderr)
         return 2
     ill = sum(r.pgr_ill_conditioned for r in rows)
-    print(f"scored {len(rows)} students ({ill} with an ill-conditioned PGR gap)")
+    protocol = rows[0].protocol or "unrecorded"
+    print(
+        f"scored {len(rows)} students under protocol {protocol} "
+        f"({ill} with an ill-conditioned PGR gap)"
+    )
     print(f"wrote {scores_path} and {robustness_path}")
     return 0

@@ -86,14 +86,17 @@ def score(args: dict[str, Any]) -> dict[str, Any]:
     scored_cells = {
         (teacher_key(r.teacher), r.target_language) for r in rows if r.role == "student"
     }
-    outside = [r for r in intrinsic if (teacher_key(r.teacher), r.language) not in scored_cells]
-    intrinsic = [r for r in intrinsic if r not in outside]
+    inside, outside = [], []
+    for r in intrinsic:  # one pass: a grid has thousands of rows
+        in_cell = (teacher_key(r.teacher), r.language) in scored_cells
+        (inside if in_cell else outside).append(r)
+    intrinsic = inside
     if not any(r.role == "student" for r in rows):
         raise EmptyDataError("no student could be scored: every evaluation failed or is missing")
     policy = GapPolicy(
         k=args["score"].get("gap_k", 2.0), floor=args["score"].get("gap_floor", 0.02)
     )
-    scored = score_run(rows, intrinsic or None, policy=policy)
+    scored = score_run(rows, intrinsic or None, policy=policy, protocol=args.get("protocol"))
     write_scores(scored, out / "scores.jsonl")
     write_robustness(alpha_sweep(scored), out / ROBUSTNESS_FILE)
     # One intrinsic summary for the whole grid: what `publish` and `analyze` read.

@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.evaluate.run import MANIFEST
 from harness.grid.executors import Resources
-from harness.grid.spec import SEED_TRAINED, GridSpec, StudentEntry, TeacherEntry
+from harness.grid.spec import SEED_TRAINED, GridSpec, StudentEntry, TeacherEntry, stage_settings
 from harness.naming import eval_run_name, slug, student_run_name
 
 REFERENCE_TEACHER = "gold-seeds"  # the "teacher" of a seed-trained reference's data
@@ -120,33 +120,33 @@ class _Builder:
             f"generate/{t}/{lang}", "generate",
             {"teacher": teacher.name, "model": teacher.model, "model_args": teacher.model_args,
              "language": lang, "strategies": list(self.spec.strategies),
-             "generation": self.spec.generation, "runs": runs},
+             "generation": stage_settings(self.spec, self.spec.generation), "runs": runs},
             [runs], **meta,
         )  # fmt: skip
         data = self.path("data", t, lang)
         col = self.add(
             f"collect/{t}/{lang}", "collect",
-            {"teacher": teacher.name, "language": lang, "runs": runs, "data": self.path("data")},
+            {"teacher": teacher.name, "language": lang, "runs": runs, "data": self.path("data"),
+             "protocol": self.spec.protocol},
             [str(Path(data) / "data.parquet")], [gen], **meta,
         )  # fmt: skip
         metrics = self.path("metrics", t, lang)
         self.add(
             f"intrinsic/{t}/{lang}", "intrinsic",
-            {"data": data, "out": metrics, "options": self.spec.intrinsic},
+            {"data": data, "out": metrics, "options": stage_settings(self.spec, self.spec.intrinsic)},
             [str(Path(metrics) / "summary.jsonl")], [col], **meta,
         )  # fmt: skip
         return col
 
     # -- student side -------------------------------------------------------------------
     def train_args(self, family: StudentEntry) -> dict[str, Any]:
-        return {**self.spec.train, **family.train}
+        return stage_settings(self.spec, {**self.spec.train, **family.train})
 
     def reference_jobs(self, family: StudentEntry, lang: str) -> str:
         """The evaluate job of a family's reference in ``lang`` (trained first if seed-trained)."""
         f = slug(family.name)
         meta = {"language": lang, "family": family.name}
         deps: list[str] = []
-        model_args: dict[str, Any] | None = None
         if family.reference_model == SEED_TRAINED:
             ref_data = self.path("reference-data", lang)
             data_job = self.add(
@@ -167,13 +167,12 @@ class _Builder:
             source = {"student_run": run}
         else:
             source = {"family_model": "reference_model"}
-            model_args = None
         out = self.path("evals", eval_run_name("reference", family.name, language=lang))
         return self.add(
             f"evaluate/reference/{f}/{lang}", "evaluate",
             {"role": "reference", "family": family.name, "languages": [lang], "out": out,
-             "family_def": _family_def(family), "evaluation": self.spec.evaluation,
-             "model_args": model_args, **source},
+             "family_def": _family_def(family), "evaluation": stage_settings(self.spec, self.spec.evaluation),
+             **source},
             [str(Path(out) / MANIFEST)], deps, **meta,
         )  # fmt: skip
 
@@ -185,7 +184,7 @@ class _Builder:
             f"evaluate/base/{f}", "evaluate",
             {"role": "base", "family": family.name, "languages": list(self.spec.languages),
              "out": out, "family_def": _family_def(family),
-             "evaluation": self.spec.evaluation, "family_model": "base_model"},
+             "evaluation": stage_settings(self.spec, self.spec.evaluation), "family_model": "base_model"},
             [str(Path(out) / MANIFEST)], family=family.name,
         )  # fmt: skip
 
@@ -206,7 +205,7 @@ class _Builder:
             f"evaluate/student/{t}/{lang}/{f}", "evaluate",
             {"role": "student", "family": family.name, "teacher": teacher.name,
              "languages": [lang], "out": out, "student_run": run,
-             "family_def": _family_def(family), "evaluation": self.spec.evaluation},
+             "family_def": _family_def(family), "evaluation": stage_settings(self.spec, self.spec.evaluation)},
             [out], [train], **meta,
         )  # fmt: skip
 

@@ -9,6 +9,7 @@ holds the fingerprint its outputs were made from. So a killed driver loses nothi
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,6 @@ def record(paths: GridPaths, job: Job, status: str, **fields: Any) -> None:
 
 def is_done(paths: GridPaths, job: Job) -> bool:
     """Outputs exist and were made from the job's current fingerprint."""
-    import json
-
     stamp = paths.stamp(job)
     try:
         made_from = json.loads(stamp.read_text(encoding="utf-8")).get("fingerprint")
@@ -72,8 +71,6 @@ def is_done(paths: GridPaths, job: Job) -> bool:
 
 def stale_stamp(paths: GridPaths, job: Job) -> bool:
     """A stamp from other settings exists: the outputs on disk must be remade, not reused."""
-    import json
-
     try:
         made_from = json.loads(paths.stamp(job).read_text(encoding="utf-8")).get("fingerprint")
     except (OSError, ValueError):
@@ -82,8 +79,6 @@ def stale_stamp(paths: GridPaths, job: Job) -> bool:
 
 
 def write_stamp(paths: GridPaths, job: Job, **fields: Any) -> None:
-    import json
-
     atomic_write_text(
         paths.stamp(job),
         json.dumps({"key": job.key, "fingerprint": job.fingerprint, "time": time.time(), **fields}),

@@ -33,6 +33,8 @@ from harness.errors import ConfigError
 from harness.grid.executors import EXECUTORS, Resources
 from harness.languages import parse_languages
 from harness.models.embedded import check_embedded, is_embedded
+from harness.protocol import DEFAULT as DEFAULT_PROTOCOL
+from harness.protocol import resolve as resolve_protocol
 from harness.schema import STRATEGIES
 
 STAGES: tuple[str, ...] = (
@@ -72,8 +74,12 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 def _stage_section(value: Any, where: str, config_cls: type, owned: set[str]) -> dict[str, Any]:
     """Keys of a stage section, checked against the stage's own config dataclass."""
     section = _mapping(value, where)
-    valid = {f.name for f in dataclasses.fields(config_cls)} - owned
+    valid = {f.name for f in dataclasses.fields(config_cls)} - owned - {"protocol"}
     for key in section:
+        if key == "protocol":  # one protocol for every stage: mixed ones are not comparable
+            raise ConfigError(
+                f"{where}: 'protocol' is set once, at the top of the grid file, for every stage"
+            )
         if key not in valid:
             raise _unknown(where, key, valid)
     return section
@@ -126,7 +132,7 @@ class GridSpec:
     executor: str = "local"
     executor_options: dict[str, Any] = field(default_factory=dict)
     retries: int = 1
-    protocol: str = "corrected"
+    protocol: str = DEFAULT_PROTOCOL  # canonical (harness.protocol); every stage runs under it
     source: str = "<memory>"
 
     def resources_for(self, stage: str) -> Resources:
@@ -240,6 +246,20 @@ def _resources(value: Any) -> dict[str, Resources]:
     return out
 
 
+def _protocol(value: Any, source: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{source}: 'protocol' must be a string such as paper or corrected")
+    try:
+        return resolve_protocol(value).name
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def stage_settings(spec: GridSpec, section: dict[str, Any]) -> dict[str, Any]:
+    """A stage section as its config takes it: the grid's protocol added to its own keys."""
+    return {**section, "protocol": spec.protocol}
+
+
 def _check_stage_values(spec: GridSpec) -> None:
     """Build each stage's config once, so a bad value fails now, naming the section."""
     from harness.evaluate.run import EvalConfig
@@ -247,18 +267,19 @@ def _check_stage_values(spec: GridSpec) -> None:
     from harness.intrinsic.compute import IntrinsicOptions
 
     checks = (
-        ("generation", lambda: GenerationConfig(**spec.generation)),
-        ("intrinsic", lambda: IntrinsicOptions(
-            **{k: tuple(v) if k == "metrics" else v for k, v in spec.intrinsic.items()})),
+        ("generation", lambda: GenerationConfig(**stage_settings(spec, spec.generation))),
+        ("intrinsic", lambda: IntrinsicOptions(**{
+            k: tuple(v) if k == "metrics" else v
+            for k, v in stage_settings(spec, spec.intrinsic).items()})),
         ("evaluation", lambda: EvalConfig(
             out="-", role="base", student_family="-", languages=list(spec.languages),
-            **spec.evaluation)),
+            **stage_settings(spec, spec.evaluation))),
     )  # fmt: skip
     from harness.train.config import TrainConfig
 
     for family in spec.students:  # the grid's train section with each family's overrides
         checks += ((f"train ({family.name})",
-                    lambda f=family: TrainConfig(**{**spec.train, **f.train})),)  # fmt: skip
+                    lambda f=family: TrainConfig(**stage_settings(spec, {**spec.train, **f.train}))),)  # fmt: skip
     for section, build in checks:
         try:
             build()
@@ -345,7 +366,7 @@ def parse_grid(data: Any, *, source: str = "<memory>", base_dir: Path | None = N
         executor=executor,
         executor_options=_mapping(data.get("executor_options"), "executor_options"),
         retries=retries,
-        protocol=str(data.get("protocol", "corrected")),
+        protocol=_protocol(data.get("protocol"), source),
         source=source,
     )  # fmt: skip
     _check_stage_values(spec)

@@ -183,9 +183,9 @@ def evaluate(args: dict[str, Any]) -> dict[str, Any]:
     (out / UNTRAINED).unlink(missing_ok=True)
     result = evaluate_model(config, progress=False)
     return {
-        "n_requests": getattr(result, "n_requests", None),
-        "prompt_tokens": getattr(result, "prompt_tokens", None),
-        "generated_tokens": getattr(result, "generated_tokens", None),
+        "n_requests": result.n_requests,
+        "prompt_tokens": result.prompt_tokens,
+        "generated_tokens": result.generated_tokens,
     }
 
 

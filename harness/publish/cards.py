@@ -15,6 +15,7 @@ from typing import Any
 from tabulate import tabulate
 
 from harness.collect import stats_rows
+from harness.protocol import CORRECTIONS, name_of, resolve
 
 INTRINSIC_COLUMNS: tuple[str, ...] = (
     "n_rows", "valid_rate", "language_match_rate", "prompt_diversity", "response_diversity",
@@ -40,6 +41,77 @@ def source_datasets(seed_ids: Sequence[str]) -> list[str]:
     return sorted(found) or ["original"]
 
 
+def protocol_record(value: Any) -> dict[str, Any] | None:
+    """A recorded protocol (a record or a bare name) as a full record; None when absent.
+
+    Why: some artefacts keep only the name; a card shows the same three parts (name,
+    corrections, deviations) whichever form the artefact kept, the corrections always
+    derived from the name so a card can never list one the name does not apply.
+
+    Raises:
+        ConfigError: not a known protocol.
+    """
+    name = name_of(value)
+    if name is None:
+        return None
+    deviations = value.get("deviations") if isinstance(value, Mapping) else None
+    return resolve(name).record(deviations if isinstance(deviations, Mapping) else None)
+
+
+def _protocol_text(record: Mapping[str, Any] | None) -> str:
+    if record is None:
+        return (
+            "No protocol recorded: made before polyglot-harness recorded protocols, so "
+            "whether it ran as the paper's code did is unknown."
+        )
+    deviations = [f"`{k}` = {json.dumps(v)}" for k, v in record["deviations"].items()]
+    if record["corrections"]:
+        what = (
+            "the paper's protocol with the corrections below, so its numbers are not "
+            "comparable with the paper's table"
+        )
+    elif deviations:
+        what = (
+            "every fact as the paper's released code ran it, flaws included, but for the "
+            "deviations below: its numbers are comparable with the paper's table only as "
+            "far as those allow"
+        )
+    else:
+        what = (
+            "every fact as the paper's released code ran it, flaws included, so its numbers "
+            "are comparable with the paper's table"
+        )
+    corrections = [f"  - `{c}`: {CORRECTIONS[c]}" for c in record["corrections"]]
+    return "\n".join(
+        [
+            f"Protocol **`{record['name']}`**: {what} (docs/PROTOCOL.md).",
+            "",
+            "- Corrections:" + ("\n" + "\n".join(corrections) if corrections else " none"),
+            "- Deviations from the protocol: " + (", ".join(deviations) or "none"),
+        ]
+    )
+
+
+def protocol_section(records: Mapping[str, Any]) -> str:
+    """The card's ``## Protocol`` section: each distinct protocol once, with what it covers.
+
+    ``records`` maps a label (a language, a model) to what its artefact recorded; labels
+    that share a record are listed together, so a uniform dataset reads as one line.
+    """
+    groups: dict[str, list[str]] = {}
+    full: dict[str, dict[str, Any] | None] = {}
+    for label, value in sorted(records.items()):
+        record = protocol_record(value)
+        key = json.dumps(record, sort_keys=True)
+        groups.setdefault(key, []).append(label)
+        full[key] = record
+    parts = ["## Protocol"]
+    for key, labels in groups.items():
+        prefix = f"For {', '.join(labels)}: " if len(groups) > 1 else ""
+        parts.append(prefix + _protocol_text(full[key]))
+    return "\n\n".join(parts)
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
@@ -63,11 +135,13 @@ def dataset_body(
     intrinsic: Sequence[Mapping[str, Any]],
     harness_version: str,
     notes: Sequence[str] = (),
+    protocols: Mapping[str, Any] | None = None,
 ) -> str:
     """The dataset card's markdown: what the data is, how it was made, how good it is.
 
     ``notes`` are caveats collect recorded (:func:`harness.collect.collected_notes`),
     such as a strategy capped by a small seed pool, which the rows alone cannot show.
+    ``protocols`` maps each language to the protocol its collected data recorded.
     """
     all_rows = [r for rows in per_language.values() for r in rows]
     languages = sorted(per_language)
@@ -99,12 +173,19 @@ def dataset_body(
         + ", ".join(f"`{r}`" for r in sorted({r["run_id"] for r in all_rows})),
         _generation_table(all_rows),
         *(["Caveats:\n\n" + "\n".join(f"- {note}" for note in notes)] if notes else []),
+        protocol_section(protocols if protocols is not None else dict.fromkeys(languages)),
         "## Validity",
         validity_table,
     ]
     if intrinsic:
+        recorded = any(row.get("protocol") is not None for row in intrinsic)
         table = [
-            {"language": row.get("language"), **{c: _fmt(row.get(c)) for c in INTRINSIC_COLUMNS}}
+            {
+                "language": row.get("language"),
+                **{c: _fmt(row.get(c)) for c in INTRINSIC_COLUMNS},
+                # metrics measured under another protocol than the data (per-row fluency)
+                **({"protocol": name_of(row.get("protocol")) or "unrecorded"} if recorded else {}),
+            }
             for row in sorted(intrinsic, key=lambda r: str(r.get("language")))
         ]
         parts += [
@@ -124,9 +205,11 @@ def dataset_card(
     license: str,
     harness_version: str,
     notes: Sequence[str] = (),
+    protocols: Mapping[str, Any] | None = None,
 ) -> str:
     """The README of a teacher's dataset repo, keeping the ``configs``/``dataset_info``
-    that ``push_to_hub`` wrote into ``existing``; ``notes`` as in :func:`dataset_body`."""
+    that ``push_to_hub`` wrote into ``existing``; ``notes`` and ``protocols`` as in
+    :func:`dataset_body` (the metadata holds each language's full protocol record)."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
     data = DatasetCard(existing).data if existing else DatasetCardData()
@@ -139,8 +222,16 @@ def dataset_card(
     data.source_datasets = source_datasets(seeds)
     data.pretty_name = f"Polyglot synthetic SFT data by {teacher}"
     data.tags = ["polyglot-harness", "synthetic", "sft", "multilingual"]
-    data.polyglot = {"role": "dataset", "teacher": teacher, "harness_version": harness_version}
-    body = dataset_body(teacher, repo_id, per_language, intrinsic, harness_version, notes)
+    protocols = protocols if protocols is not None else dict.fromkeys(per_language)
+    data.polyglot = {
+        "role": "dataset",
+        "teacher": teacher,
+        "harness_version": harness_version,
+        "protocol": {lang: protocol_record(protocols.get(lang)) for lang in sorted(per_language)},
+    }
+    body = dataset_body(
+        teacher, repo_id, per_language, intrinsic, harness_version, notes, protocols
+    )
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 
@@ -160,7 +251,12 @@ def eval_results(
     leaderboard_repo: str,
     endpoint: str,
 ) -> list[Any]:
-    """``model-index`` entries: one per benchmark score, plus the Polyglot Score row."""
+    """``model-index`` entries: one per benchmark score, plus the Polyglot Score row.
+
+    Each entry's ``metric_config`` is the protocol its number was made under (the
+    evaluation's for a benchmark, the scored run's for the Polyglot Score), so a reader
+    never compares a corrected number with the paper's.
+    """
     from huggingface_hub import EvalResult
 
     out = []
@@ -174,6 +270,7 @@ def eval_results(
                 metric_type="accuracy",
                 metric_name="accuracy",
                 metric_value=float(row["score"]),
+                metric_config=name_of(row.get("protocol")),
                 source_name="lm-evaluation-harness",
                 source_url=f"{endpoint}/datasets/{results_repo}",
             )
@@ -191,6 +288,7 @@ def eval_results(
                     metric_type=key,
                     metric_name=key,
                     metric_value=float(score[key]),
+                    metric_config=name_of(score.get("protocol")),
                     source_name="polyglot-harness",
                     source_url=f"{endpoint}/datasets/{leaderboard_repo}",
                 )
@@ -211,7 +309,8 @@ def student_card(
 
     ``datasets`` points at the exact dataset repo (the local path the trainer saw means
     nothing on the Hub); a local ``base_model`` path is kept only in the ``polyglot``
-    block, since the Hub validates ``base_model`` as a repo id.
+    block, since the Hub validates ``base_model`` as a repo id. The protocol the run
+    recorded goes into that block, and into the body unless the trainer's card states it.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -235,10 +334,14 @@ def student_card(
         dataset_revision=dataset_revision,
         hyperparameters=metadata.get("hyperparameters", {}),
         harness_version=metadata.get("harness_version"),
+        protocol=protocol_record(metadata.get("protocol")),
     )
     data.polyglot = polyglot
     if dataset_repo:
         body = body.replace(f"`{metadata.get('dataset')}`", f"`{dataset_repo}`")
+    if "## Protocol" not in body:
+        section = protocol_section({metadata["target_language"]: metadata.get("protocol")})
+        body = body.rstrip("\n") + "\n\n" + section + "\n"
     return f"---\n{data.to_yaml()}\n---\n{body}"
 
 
@@ -248,12 +351,14 @@ def details_card(
     latest_results: Mapping[str, Any],
     *,
     endpoint: str,
+    protocols: Mapping[str, Any] | None = None,
 ) -> str:
     """The results/details repo card, as lm-eval's ``recreate_metadata_card`` builds it.
 
     Same configs (``<model>__results`` and ``<model>__<task>``, one split per run date
     plus ``latest``) so the Hub's viewer and ``load_dataset(repo, name=...)`` read the
-    files as they read a repo lm-eval pushed itself.
+    files as they read a repo lm-eval pushed itself. ``protocols`` maps model folders
+    (this run's, and those an earlier card named) to the protocol their evaluation recorded.
     """
     import re
     from collections import defaultdict
@@ -298,14 +403,18 @@ def details_card(
         'split named by its timestamp, and the "latest" split points at the newest run.\n\n'
         "```python\nfrom datasets import load_dataset\n"
         f'data = load_dataset("{repo_id}", name="{next(iter(sorted(configs)), "")}", '
-        'split="latest")\n```\n\n## Latest results\n\n'
-        f"```python\n{results}\n```"
+        'split="latest")\n```\n\n'
+        + (f"{protocol_section(protocols)}\n\n" if protocols else "")
+        + f"## Latest results\n\n```python\n{results}\n```"
     )
     card_data = DatasetCardData(
         dataset_summary=summary,
         pretty_name="Evaluation runs of the Polyglot students",
         leaderboard_url=None,
         tags=["polyglot-harness", "lm-eval-results"],
+        polyglot={
+            "protocol": {m: protocol_record(p) for m, p in sorted((protocols or {}).items())}
+        },
     )
     metadata.to_dataset_card_data(card_data)
     card = DatasetCard.from_template(card_data, pretty_name=card_data.pretty_name)

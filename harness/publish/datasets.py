@@ -12,9 +12,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from harness.publish.cards import dataset_card
+from harness.errors import ConfigError
+from harness.publish.cards import dataset_card, protocol_record
 from harness.publish.plan import DatasetSource, PlannedRepo, RepoNames
 from harness.publish.session import HubSession
 
@@ -79,17 +81,26 @@ def publish_datasets(
         license: the card's ``license`` (the teacher's terms decide what is allowed).
         harness_version: recorded in the card.
     """
-    from harness.collect import collected_notes, load_collected
+    from harness.collect import collected_notes, collected_protocol, load_collected
     from harness.schema import sft_features
 
+    # every record checked before the first push: a bad one must not leave half a publish
+    recorded: dict[Path, Any] = {}
+    for source in sources:
+        try:
+            recorded[source.path] = protocol_record(collected_protocol(source.path))
+        except ConfigError as exc:
+            raise ConfigError(f"{source.path}: {exc}") from None
     pushed = []
     for teacher, group in by_teacher(sources).items():
         repo_id = session.names.dataset(teacher)
         session.ensure_repo(repo_id, "dataset")
         per_language: dict[str, list[dict[str, Any]]] = {}
         notes: list[str] = []
+        protocols: dict[str, Any] = {}
         for source in group:
             notes += collected_notes(source.path)
+            protocols[source.language] = recorded[source.path]
             dataset = load_collected(source.path).cast(sft_features())
             logger.info("pushing %s (%d rows) to %s [%s]", source.path, len(dataset), repo_id, source.language)  # fmt: skip
             session.call(
@@ -115,6 +126,7 @@ def publish_datasets(
             license=license,
             harness_version=harness_version,
             notes=notes,
+            protocols=protocols,
         )
         sha = session.commit(repo_id, "dataset", {"README.md": card.encode()}, "Update dataset card")  # fmt: skip
         pushed += [PushedDataset(teacher, s.language, repo_id, sha, s.n_rows) for s in group]

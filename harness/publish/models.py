@@ -97,7 +97,7 @@ def matching_score(meta: dict[str, Any], scores: Sequence[Any]) -> Any | None:
 
 
 def _benchmarks(student: StudentSource, evals: Sequence[EvalSource]) -> list[dict[str, Any]]:
-    from harness.score.inputs import read_lm_eval_results
+    from harness.score.inputs import lm_eval_protocol, protocol_name, read_lm_eval_results
 
     rows: list[dict[str, Any]] = []
     meta = student.metadata
@@ -105,19 +105,23 @@ def _benchmarks(student: StudentSource, evals: Sequence[EvalSource]) -> list[dic
         if source.owner != student.name:
             continue
         try:
+            record, where = lm_eval_protocol(source.folder)
             found = read_lm_eval_results(
                 source.folder,
                 role="student",
                 student_family=meta["student_family"],
                 teacher=meta["teacher"],
                 target_language=meta["target_language"],
+                protocol=protocol_name(record, where=str(where)),
             )
         except HarnessError as exc:
             logger.warning("%s: lm-eval results not readable for the card (%s)", source.folder, exc)  # fmt: skip
             continue
         rows += [
-            {"benchmark": r.benchmark, "language": r.language, "score": r.score} for r in found
-        ]
+            {"benchmark": r.benchmark, "language": r.language, "score": r.score,
+             "protocol": r.protocol}
+            for r in found
+        ]  # fmt: skip
     return sorted(rows, key=lambda r: (r["benchmark"], r["language"]))
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import HubError
 from harness.publish.cards import details_card
@@ -94,12 +95,37 @@ def _latest_results(staged: dict[str, bytes]) -> dict:
     return json.loads(staged[newest]).get("results", {})
 
 
+def eval_protocols(evals: Sequence[EvalSource], names: RepoNames) -> dict[str, Any]:
+    """Model folder in the repo -> the protocol record its evaluation left (None: none).
+
+    Raises:
+        ConfigError: a folder whose manifest and sidecar record different protocols.
+    """
+    from harness.score.inputs import lm_eval_protocol
+
+    return {results_model_name(s, names): lm_eval_protocol(s.folder)[0] for s in evals}
+
+
+def _published_protocols(session: HubSession, repo_id: str) -> dict[str, Any]:
+    """What the repo's card says about models pushed before: the card is rebuilt each
+    publish, and an earlier run's models must keep their protocol on it."""
+    from huggingface_hub import DatasetCard
+
+    existing = session.read_text(repo_id, "dataset", "README.md")
+    if not existing:
+        return {}
+    polyglot = DatasetCard(existing).data.to_dict().get("polyglot") or {}
+    found = polyglot.get("protocol") if isinstance(polyglot, dict) else None
+    return dict(found) if isinstance(found, dict) else {}
+
+
 def publish_results(session: HubSession, evals: Sequence[EvalSource]) -> PushedResults | None:
     """Push every lm-eval output folder and the recreated card, in one commit."""
     if not evals:
         return None
     repo_id = session.names.results
     staged = staged_files(evals, session.names, session.token)
+    protocols = eval_protocols(evals, session.names)
     session.ensure_repo(repo_id, "dataset")
     remote = session.call(
         lambda: session.api.list_repo_files(repo_id, repo_type="dataset"),
@@ -107,9 +133,11 @@ def publish_results(session: HubSession, evals: Sequence[EvalSource]) -> PushedR
         action="list files of",
     )
     everything = sorted({*remote, *staged} - {"README.md", ".gitattributes"})
+    protocols = {**_published_protocols(session, repo_id), **protocols}
     staged["README.md"] = details_card(
-        repo_id, everything, _latest_results(staged), endpoint=session.endpoint
-    ).encode()
+        repo_id, everything, _latest_results(staged), endpoint=session.endpoint,
+        protocols=protocols,
+    ).encode()  # fmt: skip
     logger.info("pushing %d lm-eval files to %s", len(staged) - 1, repo_id)
     sha = session.commit(repo_id, "dataset", staged, "Add lm-eval results and details")
     return PushedResults(repo_id, sha, tuple(sorted(staged)))

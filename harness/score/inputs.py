@@ -2,7 +2,9 @@
 
 The scorer only ever sees :class:`ExtrinsicRow` and :class:`IntrinsicRow`; every input
 format is turned into those here, so a malformed row fails once, at the border, with
-the file and field named, instead of as a NaN three tables later.
+the file and field named, instead of as a NaN three tables later. Each row carries the
+protocol its input recorded (``None`` for inputs older than protocols), and
+:func:`run_protocol` refuses a run whose inputs do not share one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from harness.evaluate.heldout import BENCHMARK as HELDOUT
 from harness.evaluate.heldout import score_from_bits_per_byte
 from harness.jsonl import read_jsonl
 from harness.naming import parse_model_args, parse_student_run_name
+from harness.protocol import check_same, name_of, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +138,7 @@ class ExtrinsicRow:
     teacher: str | None = None
     target_language: str | None = None
     source: str = "<memory>"  # file the row came from, for error messages
+    protocol: str | None = None  # canonical name the input recorded; None: unrecorded
 
     def __post_init__(self) -> None:
         where = f"extrinsic row ({self.source}: {self.role} {self.student_family} {self.benchmark}_{self.language})"
@@ -155,6 +159,7 @@ class ExtrinsicRow:
             for name in ("teacher", "target_language"):
                 if not getattr(self, name):
                     raise ConfigError(f"{where}: a student row needs field {name!r}")
+        object.__setattr__(self, "protocol", protocol_name(self.protocol, where=where))
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,7 @@ class IntrinsicRow:
     response_length: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     source: str = "<memory>"
+    protocol: str | None = None  # canonical name the summary recorded; None: unrecorded
 
     def __post_init__(self) -> None:
         where = f"intrinsic row ({self.source}: {self.teacher} {self.language})"
@@ -185,6 +191,7 @@ class IntrinsicRow:
             _finite(getattr(self, name), where=where, name=name, optional=True)
         if self.perplexity is not None and self.perplexity <= 0:
             raise ConfigError(f"{where}: field 'perplexity' is {self.perplexity}; must be > 0")
+        object.__setattr__(self, "protocol", protocol_name(self.protocol, where=where))
 
 
 METRIC_FIELDS: tuple[str, ...] = (
@@ -195,6 +202,58 @@ METRIC_FIELDS: tuple[str, ...] = (
     "prompt_length",
     "response_length",
 )
+
+
+def protocol_name(record: Any, *, where: str) -> str | None:
+    """The canonical name of a recorded protocol (a record dict or a name), None if absent.
+
+    Raises:
+        ConfigError: not a protocol, with ``where`` named.
+    """
+    if record is not None and not isinstance(record, (str, Mapping)):
+        raise ConfigError(
+            f"{where}: field 'protocol' is {record!r}; expected a protocol name or record"
+        )
+    try:
+        return name_of(record)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def run_protocol(
+    rows: Iterable[ExtrinsicRow | IntrinsicRow], expected: str | None = None
+) -> str | None:
+    """The one protocol every input of a run recorded; None when none recorded one.
+
+    Why: a PG-Score ranks rows against each other (z is fitted over them, PGR divides by
+    anchors measured alongside), so rows made under different protocols, or rows of
+    unknown protocol beside known ones, are not comparable. Inputs written before
+    protocols existed (the paper's published rows) are scored together as unrecorded.
+
+    Args:
+        rows: every extrinsic and intrinsic row the run reads.
+        expected: a protocol the inputs must have recorded (``score --protocol``).
+
+    Raises:
+        ConfigError: two inputs differ (both named), or they are not ``expected``.
+    """
+    first: dict[str | None, str] = {}
+    for row in rows:
+        first.setdefault(row.protocol, row.source)
+    named: dict[str, str | None] = {}
+    for protocol, source in first.items():
+        named[source if source not in named else f"{source} (another row)"] = protocol
+    found = check_same(named, what="scorer inputs")
+    if expected is not None:
+        want = resolve(expected).name
+        if found != want:
+            source = next(iter(first.values()), "the inputs")
+            raise ConfigError(
+                f"scorer inputs were made under protocol {found or 'unrecorded'!r} "
+                f"({source}), not {want!r}; score them without --protocol or rerun them "
+                f"under {want!r}"
+            )
+    return found
 
 
 def extrinsic_row_from_dict(obj: Mapping[str, Any], *, source: str) -> ExtrinsicRow:
@@ -214,6 +273,7 @@ def extrinsic_row_from_dict(obj: Mapping[str, Any], *, source: str) -> Extrinsic
         teacher=obj.get("teacher"),
         target_language=obj.get("target_language"),
         source=source,
+        protocol=protocol_name(obj.get("protocol"), where=source),
     )
 
 
@@ -229,10 +289,15 @@ def intrinsic_row_from_dict(obj: Mapping[str, Any], *, source: str) -> Intrinsic
             logger.warning("%s: %s is NaN; treating it as missing", source, name)
             value = None
         values[name] = value
-    known = {"teacher", "language", *METRIC_FIELDS}
+    known = {"teacher", "language", "protocol", *METRIC_FIELDS}
     extra = {k: v for k, v in obj.items() if k not in known}
     return IntrinsicRow(
-        teacher=obj["teacher"], language=obj["language"], extra=extra, source=source, **values
+        teacher=obj["teacher"],
+        language=obj["language"],
+        extra=extra,
+        source=source,
+        protocol=protocol_name(obj.get("protocol"), where=source),
+        **values,
     )
 
 
@@ -284,11 +349,13 @@ def read_lm_eval_results(
     student_family: str,
     teacher: str | None = None,
     target_language: str | None = None,
+    protocol: str | None = None,
 ) -> list[ExtrinsicRow]:
     """Read one model's lm-eval output (a ``results_*.json`` file or the folder of them).
 
     When a task appears in several result files, the newest (by the timestamp in the
-    file name, which sorts lexically) wins: a rerun replaces an old score.
+    file name, which sorts lexically) wins: a rerun replaces an old score. ``protocol``
+    is the name the evaluation recorded (:func:`lm_eval_protocol`), carried on every row.
 
     Raises:
         InputNotFoundError: no ``results_*.json`` at ``path``.
@@ -333,6 +400,7 @@ def read_lm_eval_results(
                 teacher=teacher,
                 target_language=target_language,
                 source=f"{file}[{task}]",
+                protocol=protocol,
             )
         )
     return rows
@@ -378,6 +446,43 @@ def _lm_eval_identity(folder: Path) -> dict[str, Any]:
     )
 
 
+def lm_eval_protocol(folder: str | Path) -> tuple[Any, str | None]:
+    """The protocol record an lm-eval model folder was evaluated under, and its file.
+
+    The evaluate stage records it in its manifest (in the folder, or the one above when
+    the results sit in the model's sub-folder) and may copy it into the sidecar. A
+    folder where no file records one predates protocols: ``(None, None)``.
+
+    Raises:
+        ConfigError: two of those files record different protocols (both named).
+    """
+    from harness.evaluate.run import MANIFEST
+
+    folder = Path(folder)
+    found: dict[str, Any] = {}
+    candidates = (
+        folder / MANIFEST,
+        folder.parent / MANIFEST,
+        folder / SIDECAR,
+        folder.parent / SIDECAR,
+    )
+    for candidate in candidates:
+        if not candidate.is_file():
+            continue
+        meta = _read_json(candidate)
+        if not isinstance(meta, dict) or meta.get("protocol") is None:
+            continue
+        if candidate.parent != folder and meta.get("results_dir", folder.name) != folder.name:
+            continue  # the manifest of another model's results
+        protocol_name(meta["protocol"], where=str(candidate))
+        found[str(candidate)] = meta["protocol"]
+    if not found:
+        return None, None
+    check_same(found, what="records of one evaluation")
+    source, record = next(iter(found.items()))
+    return record, source
+
+
 def read_extrinsic(path: str | Path) -> list[ExtrinsicRow]:
     """Read every extrinsic input under ``path``.
 
@@ -405,7 +510,9 @@ def read_extrinsic(path: str | Path) -> list[ExtrinsicRow]:
             rows += [extrinsic_row_from_dict(obj, source=where) for where, obj in read_jsonl(file)]
         for folder in folders:
             meta = _lm_eval_identity(folder)
-            rows += read_lm_eval_results(folder, **meta)
+            record, where = lm_eval_protocol(folder)
+            protocol = protocol_name(record, where=str(where))
+            rows += read_lm_eval_results(folder, **meta, protocol=protocol)
     if not rows:
         raise EmptyDataError(
             f"no extrinsic rows under {path}: expected *.jsonl or lm-eval results_*.json"

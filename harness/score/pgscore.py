@@ -29,6 +29,11 @@ noise is bounded by ``se(student - base) / (1 - base)``, its sign is the sign of
 real gain, and it ranks students of one family and language exactly as the raw score
 does. It is reported on every row so rows stay comparable whether or not the gap is
 well-conditioned.
+
+Why every row names its protocol: numbers made under the paper's protocol and under a
+corrected one differ for reasons that have nothing to do with the teacher, so the
+scorer refuses inputs of different protocols (:func:`harness.score.inputs.run_protocol`)
+and each row carries the one they share (``None`` for inputs older than protocols).
 """
 
 from __future__ import annotations
@@ -46,7 +51,13 @@ import numpy as np
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
 from harness.jsonl import read_jsonl
 from harness.naming import slug
-from harness.score.inputs import ExtrinsicRow, IntrinsicRow, check_score_range
+from harness.score.inputs import (
+    ExtrinsicRow,
+    IntrinsicRow,
+    check_score_range,
+    protocol_name,
+    run_protocol,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +118,7 @@ class ScoreRow:
     gap_stderr: float | None = None
     gap_threshold: float | None = None
     benchmarks: tuple[str, ...] = ()
+    protocol: str | None = None  # the inputs' canonical protocol; None: none recorded
 
     def __post_init__(self) -> None:
         where = f"score row ({self.teacher} {self.language} {self.student_family})"
@@ -127,6 +139,7 @@ class ScoreRow:
                 )
         if not isinstance(self.pgr_ill_conditioned, bool):
             raise ConfigError(f"{where}: field 'pgr_ill_conditioned' must be a bool")
+        object.__setattr__(self, "protocol", protocol_name(self.protocol, where=where))
 
     def to_json(self) -> dict:
         """A JSON-ready dict (benchmarks as a list)."""
@@ -264,6 +277,7 @@ def score_run(
     *,
     z_scores: Mapping[tuple[str, str], float] | None = None,
     policy: GapPolicy | None = None,
+    protocol: str | None = None,
 ) -> list[ScoreRow]:
     """Score every student of a run.
 
@@ -275,15 +289,18 @@ def score_run(
         z_scores: precomputed z per (teacher, language), used instead of ``intrinsic``
             (e.g. the paper's published z when reproducing its table).
         policy: when a gap is ill-conditioned, and the headroom ceiling.
+        protocol: the protocol the inputs must have recorded; by default any one protocol
+            (or none, for inputs older than protocols), recorded on every row.
 
     Raises:
         EmptyDataError: no student rows.
-        ConfigError: a score or stderr out of range (named by file and line), a student
-            lacks its target language, or base/reference lack one of the student's
-            benchmarks.
+        ConfigError: a score or stderr out of range (named by file and line), inputs of
+            different protocols (two named), a student lacks its target language, or
+            base/reference lack one of the student's benchmarks.
     """
     policy = policy or GapPolicy()
     check_score_range(extrinsic, policy.ceiling)
+    recorded = run_protocol([*extrinsic, *(intrinsic or ())], expected=protocol)
     students = _index(
         (
             r
@@ -334,10 +351,9 @@ def score_run(
             anchors.append(_mean_score(group, benchmarks))
         (b, se_b), (r, se_r) = anchors
         s, se_s = _mean_score(rows, benchmarks)
+        zc = z.get((teacher, lang))
         out.append(
-            _score_cell(
-                any_row, lang, s, se_s, b, se_b, r, se_r, z.get((teacher, lang)), benchmarks, policy
-            )
+            _score_cell(any_row, lang, s, se_s, b, se_b, r, se_r, zc, benchmarks, policy, recorded)
         )
     missing_z = sorted({(r.teacher, r.language) for r in out if r.z_score is None})
     if z and missing_z:
@@ -377,7 +393,9 @@ def _fit_scored_cells(
     return fit_z_scores(kept).z
 
 
-def _score_cell(row, lang, s, se_s, b, se_b, r, se_r, z, benchmarks, policy: GapPolicy) -> ScoreRow:
+def _score_cell(
+    row, lang, s, se_s, b, se_b, r, se_r, z, benchmarks, policy: GapPolicy, protocol: str | None
+) -> ScoreRow:
     """One ScoreRow from the three language means (see the module docstring for why)."""
     gap = r - b
     se_gap = math.sqrt(se_b**2 + se_r**2) if se_b is not None and se_r is not None else None
@@ -401,6 +419,7 @@ def _score_cell(row, lang, s, se_s, b, se_b, r, se_r, z, benchmarks, policy: Gap
         gap_stderr=se_gap,
         gap_threshold=threshold,
         benchmarks=benchmarks,
+        protocol=protocol,
     )
 
 

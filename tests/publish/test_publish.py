@@ -11,7 +11,9 @@ import pytest
 from publish_demo import COSTS, FAMILY, LANGS, TEACHERS, costed_scores, inputs_of
 
 from harness.errors import ConfigError, HubError
+from harness.protocol import resolve
 from harness.publish import PublishConfig, RepoNames, publish
+from harness.publish.cards import eval_results, protocol_record
 
 
 def _commits(api, repo_id: str, repo_type: str) -> int:
@@ -71,6 +73,9 @@ def test_datasets_load_per_language_with_a_full_card(published, hub_api, hub_tok
     for text in ("## Generation", "## Validity", "## Intrinsic quality", "wrong_language:",
                  "translate (8 rows)", "0.610", "0.950", "do_sample"):  # fmt: skip
         assert text in readme, text
+    # The demo data predates protocols: the card says so rather than guessing one.
+    assert card.polyglot["protocol"] == {"de": None, "fr": None}
+    assert "## Protocol" in readme and "No protocol recorded" in readme
 
 
 def test_student_loads_and_its_card_links_the_dataset(published, hub_api, hub_token, demo_run):
@@ -89,6 +94,10 @@ def test_student_loads_and_its_card_links_the_dataset(published, hub_api, hub_to
     assert card.polyglot["teacher"] == TEACHERS[0] and card.polyglot["student_family"] == FAMILY
     assert card.polyglot["dataset_revision"] == hub_api.dataset_info(dataset_repo).sha
     assert card.polyglot["hyperparameters"]["max_steps"] == 2
+    # The card carries whatever protocol the trainer's sidecar recorded, in full.
+    sidecar = json.loads((demo_run["run"] / "polyglot_run.json").read_text())
+    assert card.polyglot["protocol"] == protocol_record(sidecar.get("protocol"))
+    assert "Protocol" in Path(hub_api.hf_hub_download(repo, "README.md")).read_text()
     results = {(r.dataset_type, r.metric_type): r.metric_value for r in card.eval_results}
     assert results[("mgsm", "accuracy")] == pytest.approx(0.42)
     assert results[(names.leaderboard, "student_score")] == pytest.approx(0.42)
@@ -306,3 +315,72 @@ def test_versions_sort_as_versions_not_strings() -> None:
     assert version_key("0.10.0") > version_key("0.9.0")
     assert version_key("1.0.0") > version_key("1.0.0rc1")
     assert version_key("not a version") < version_key("0.0.1")
+
+
+def _record_protocol(parquet: Path, record: object) -> None:
+    """What collect leaves in a dataset's parquet metadata: its caps and its protocol."""
+    import pyarrow.parquet as pq
+
+    from harness.collect import METADATA_KEY
+
+    table = pq.read_table(parquet)
+    meta = dict(table.schema.metadata or {})
+    meta[METADATA_KEY] = json.dumps({"caps": [], "protocol": record}).encode()
+    pq.write_table(table.replace_schema_metadata(meta), parquet)
+
+
+def test_cards_state_the_protocol_with_its_corrections_and_deviations(
+    demo_run, hub_api, hub_token, tmp_path
+):
+    """de collected under the paper's protocol with the demo's small limits, fr corrected;
+    the base model evaluated under paper+greedy_mgsm (its manifest says so)."""
+    import shutil
+
+    from harness.evaluate.run import MANIFEST
+    from harness.schema import DATA_FILE
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_run["data"] / "org__tiny-teacher", data / "org__tiny-teacher")
+    deviations = {"documents_per_strategy": 2, "max_gen_toks": 128}
+    _record_protocol(data / "org__tiny-teacher" / "de" / DATA_FILE,
+                     resolve("paper").record(deviations))  # fmt: skip
+    _record_protocol(data / "org__tiny-teacher" / "fr" / DATA_FILE, resolve("corrected").record())
+    evals = tmp_path / "evals"
+    shutil.copytree(demo_run["evals"], evals)
+    (evals / MANIFEST).write_text(json.dumps({"results_dir": "org__tiny-base",
+                                              "protocol": "paper+greedy_mgsm"}))  # fmt: skip
+    org = f"proto-{uuid.uuid4().hex[:8]}"
+    publish(PublishConfig(org=org, inputs=[str(data), str(evals)], retry_delay=0.05), token=hub_token)  # fmt: skip
+    names = RepoNames(org)
+    repo = names.dataset(TEACHERS[0])
+    protocols = hub_api.dataset_info(repo).card_data.polyglot["protocol"]
+    assert protocols["de"] == {"name": "paper", "corrections": [], "deviations": deviations}
+    assert (
+        protocols["fr"]["name"] == "corrected" and "greedy_mgsm" in protocols["fr"]["corrections"]
+    )
+    readme = Path(hub_api.hf_hub_download(repo, "README.md", repo_type="dataset")).read_text()
+    section = readme.split("## Protocol", 1)[1].split("\n## ", 1)[0]
+    assert (
+        "For de: Protocol **`paper`**" in section and "For fr: Protocol **`corrected`**" in section
+    )
+    assert "`documents_per_strategy` = 2" in section and "`max_gen_toks` = 128" in section
+    assert "comparable with the paper's table" in section and "Corrections: none" in section
+    results = hub_api.dataset_info(names.results).card_data.polyglot["protocol"]
+    assert results == {"org__tiny-base": resolve("paper+greedy_mgsm").record()}
+    details = Path(hub_api.hf_hub_download(names.results, "README.md", repo_type="dataset"))
+    assert "Protocol **`paper+greedy_mgsm`**" in details.read_text()
+    assert "`greedy_mgsm`: the paper samples MGSM answers" in details.read_text()
+
+
+def test_model_index_entries_name_their_protocol() -> None:
+    results = eval_results(
+        "org/student", "de",
+        [{"benchmark": "mgsm", "language": "de", "score": 0.4, "protocol": "paper"}],
+        {"pg_score": 0.3, "pgr": 0.5, "protocol": "corrected"},
+        results_repo="org/r", leaderboard_repo="org/l", endpoint="http://hub",
+    )  # fmt: skip
+    configs = {r.metric_type: r.metric_config for r in results}
+    assert configs == {"accuracy": "paper", "pg_score": "corrected", "pgr": "corrected"}
+    unrecorded = eval_results("org/s", "de", [], {"pg_score": 0.3}, results_repo="r",
+                              leaderboard_repo="l", endpoint="e")  # fmt: skip
+    assert unrecorded[0].metric_config is None

@@ -12,7 +12,7 @@ from scipy import stats
 
 from harness.errors import ConfigError
 from harness.score.pgscore import ScoreRow, score_run
-from harness.score.robustness import ALL_FAMILIES, ALPHAS, alpha_sweep, average_ranks, spearman
+from harness.score.robustness import ALL_FAMILIES, ALPHAS, alpha_sweep, spearman
 from harness.score.tables import (
     COST_TITLE,
     ILL_MARK,
@@ -22,6 +22,8 @@ from harness.score.tables import (
     read_costs,
     summary_table,
 )
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 
 
 def _paper_module():
@@ -64,24 +66,69 @@ def row(
 def test_spearman_matches_scipy_with_ties() -> None:
     a, b = [1, 2, 2, 3, 5, 4], [0.3, 0.1, 0.2, 0.2, 0.9, 0.5]
     assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b)[0])
-    assert list(average_ranks([3, 1, 3, 2])) == [3.5, 1, 3.5, 2]
-    assert spearman([1, 1, 1], [1, 2, 3]) is None
+    # By hand: ranks (3.5, 1, 3.5, 2) and (1, 2, 3, 4), deviations (1, -1.5, 1, -0.5) and
+    # (-1.5, -0.5, 0.5, 1.5): rho = -1 / sqrt(4.5 * 5).
+    assert spearman([3, 1, 3, 2], [1, 2, 3, 4]) == pytest.approx(-1 / np.sqrt(4.5 * 5))
+    assert spearman([1, 1, 1], [1, 2, 3]) is None  # undefined, never NaN
 
 
 def test_alpha_sweep_hand_checked() -> None:
-    # t1 wins on PGR, t2 on z: the ranking flips between alpha 0 and alpha 1.
+    # t1 wins on PGR, t2 on z: alpha 0 orders the rows 1 > 2 > 3, alpha 1 orders 2 > 1 > 3,
+    # so d = (1, -1, 0) and rho = 1 - 6 * 2 / (3 * 8) = 0.5.
     rows = [row("t1", "de", 1.0, -1.0), row("t2", "de", 0.0, 1.0), row("t3", "de", -1.0, -2.0)]
     sweep = alpha_sweep(rows)["families"]["f"]
-    assert sweep["rankings"]["0.0"] == ["t1", "t2", "t3"]
-    assert sweep["rankings"]["1.0"] == ["t2", "t1", "t3"]
-    assert sweep["scores"]["0.25"]["t1"] == pytest.approx(0.25 * -1 + 0.75 * 1)
-    assert sweep["spearman"][0][4] == pytest.approx(0.5)  # one swap of three
+    assert sweep["rows"] == 3
+    assert sweep["spearman"][0][4] == pytest.approx(0.5)
     assert sweep["spearman_vs_pg"]["0.5"] == pytest.approx(1.0)
+
+
+def test_robustness_ranks_teacher_language_rows_not_teacher_means() -> None:
+    # Both teachers' means are 2.5 on PGR and on z, so teacher means cannot be ranked at
+    # all; over the four rows PGR orders (4, 1, 3, 2) and z the exact reverse: rho = -1.
+    rows = [
+        row("t1", "de", 4.0, 1.0),
+        row("t1", "es", 1.0, 4.0),
+        row("t2", "de", 3.0, 2.0),
+        row("t2", "es", 2.0, 3.0),
+    ]
+    sweep = alpha_sweep(rows)["families"]["f"]
+    assert sweep["rows"] == 4
+    assert sweep["spearman"][0][4] == pytest.approx(-1.0)
+    assert sweep["spearman"][4][0] == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("family", ["gemma3-4b", "llama3-8b", "qwen3-8b"])
+def test_robustness_spearman_over_the_paper_rows_matches_scipy(
+    paper_rows: list[ScoreRow], family: str
+) -> None:
+    """Every alpha pair's rho equals scipy's over the file's (teacher, language) rows."""
+    lines = (FIXTURES / f"pg_scores_base_{family}.jsonl").read_text().splitlines()
+    published = [json.loads(line) for line in lines if line.strip()]
+    by_alpha = {a: [a * r["z_score"] + (1 - a) * r["pgr"] for r in published] for a in ALPHAS}
+    sweep = alpha_sweep([r for r in paper_rows if r.student_family == family])
+    got = sweep["families"][family]
+    assert got["rows"] == len(published) == 30  # rows, not the 10 teachers
+    for i, a in enumerate(ALPHAS):
+        for j, b in enumerate(ALPHAS):
+            want = stats.spearmanr(by_alpha[a], by_alpha[b]).statistic
+            assert got["spearman"][i][j] == pytest.approx(want, abs=1e-9), (a, b)
+        want_pg = stats.spearmanr(by_alpha[a], by_alpha[0.5]).statistic
+        assert got["spearman_vs_pg"][str(a)] == pytest.approx(want_pg, abs=1e-9)
+    # The per-teacher-mean rho differs: the test tells the two methods apart.
+    teachers = sorted({r["teacher_model"] for r in published})
+
+    def teacher_means(values: list[float]) -> list[float]:
+        pairs = list(zip(values, published, strict=True))
+        return [np.mean([v for v, r in pairs if r["teacher_model"] == t]) for t in teachers]
+
+    by_means = stats.spearmanr(teacher_means(by_alpha[0.0]), teacher_means(by_alpha[1.0]))[0]
+    assert got["spearman"][0][4] != pytest.approx(by_means, abs=1e-3)
 
 
 def test_alpha_sweep_on_paper_rows(paper_rows: list[ScoreRow]) -> None:
     result = alpha_sweep(paper_rows)
     assert result["alphas"] == list(ALPHAS)
+    assert result["protocol"] is None  # the published rows predate protocols
     assert set(result["families"]) == {"gemma3-4b", "llama3-8b", "qwen3-8b", ALL_FAMILIES}
     for sweep in result["families"].values():
         matrix = np.array(sweep["spearman"], dtype=float)
@@ -90,17 +137,8 @@ def test_alpha_sweep_on_paper_rows(paper_rows: list[ScoreRow]) -> None:
             and np.allclose(matrix, matrix.T)
             and np.allclose(np.diag(matrix), 1)
         )
-        assert len(sweep["teachers"]) == 10
-    gemma = result["families"]["gemma3-4b"]
-    # alpha = .5 ranks exactly as the mean PG-Score does.
-    pg = {
-        t: np.mean(
-            [r.pg_score for r in paper_rows if r.teacher == t and r.student_family == "gemma3-4b"]
-        )
-        for t in gemma["teachers"]
-    }
-    assert gemma["rankings"]["0.5"] == sorted(pg, key=lambda t: -pg[t])
-    assert gemma["ill_conditioned_rows"] == 30
+    assert result["families"][ALL_FAMILIES]["rows"] == 90
+    assert result["families"]["gemma3-4b"]["ill_conditioned_rows"] == 30
 
 
 def test_tables_mark_ill_conditioned_cells(paper_rows: list[ScoreRow]) -> None:
