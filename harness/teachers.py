@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, UnknownTeacherError
+from harness.naming import slug
 from harness.paths import teachers_path
 from harness.redact import is_secret_key
 
@@ -83,9 +84,14 @@ class TeacherSpec:
     api: bool = False
     gated: bool = False
     notes: str = ""
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"teacher {self.name!r}"
+        if not isinstance(self.aliases, tuple) or not all(
+            isinstance(a, str) and a.strip() for a in self.aliases
+        ):
+            raise ConfigError(f"{where}: field 'aliases' must be a list of non-empty names")
         if not isinstance(self.id, str) or not self.id.strip():
             raise ConfigError(f"{where}: field 'id' must be a non-empty string")
         if not isinstance(self.family, str) or not self.family.strip():
@@ -151,6 +157,8 @@ def parse_teachers(data: Any, source: str = "teachers.yaml") -> dict[str, Teache
             raise ConfigError(f"{source}: teacher {str(name)!r} is defined twice")
         entry = {**entry, "model_args": entry.get("model_args") or {}}
         entry.setdefault("notes", "")
+        aliases = entry.get("aliases", [])
+        entry["aliases"] = tuple(aliases) if isinstance(aliases, list) else aliases
         specs[str(name)] = TeacherSpec(name=str(name), **entry)
     return specs
 
@@ -238,3 +246,24 @@ def get_teacher(name: str, registry: dict[str, TeacherSpec] | None = None) -> Te
         if spec.id == name:
             return spec
     raise UnknownTeacherError(name, difflib.get_close_matches(name, list(registry), n=3))
+
+
+def _match_key(name: str) -> str:
+    """``google/gemma-3-4b-it``, ``google__gemma-3-4b-it`` and ``Gemma-3-4B-it`` agree."""
+    return slug(name).lower().split("__")[-1]
+
+
+def find_teacher(name: str, registry: dict[str, TeacherSpec] | None = None) -> TeacherSpec | None:
+    """The registry entry a results file means by ``name``, or None.
+
+    Why looser than :func:`get_teacher`: score rows name a teacher by its full id, its
+    slug, its bare model name (the paper's tables: ``Llama-3.1-70B-Instruct``) or an
+    older name (``cohere-command-a``, listed under ``aliases``); all of them are the
+    same teacher, and the analyses must find its size and family under any of them.
+    """
+    registry = registry if registry is not None else load_teachers()
+    wanted = _match_key(name)
+    for spec in registry.values():
+        if wanted in {_match_key(n) for n in (spec.name, spec.id, *spec.aliases)}:
+            return spec
+    return None

@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
     "score": "score",
     "leaderboard": "leaderboard",
     "analyze": "analyze",
+    "predict": "predict",
     "publish": "publish",
     "run": "run",
     "status": "status",

@@ -6,7 +6,13 @@
   and R^2 = 0.664 (``tests/fixtures/reference/pca_results.json``); we also report a
   cross-validated R^2, because the in-sample R^2 of 6 predictors on 60 rows flatters.
 - PG vs teacher size: OLS of a teacher's headline PG on ln(parameters in billions),
-  with a two-sided t-test p-value (paper: beta 0.053, p = 0.51 for OLMo-3).
+  with a two-sided t-test p-value (paper: beta 0.053, p = 0.51 for OLMo-3). Sizes are
+  ``size_b`` of ``teachers.yaml``, the one teacher table (found under any name a score
+  row uses for the teacher: id, bare model name or a listed alias).
+- Family-matched pairs: does a student trained on a teacher of its own model family
+  (``family`` in ``teachers.yaml``) do better than on the other teachers, beyond what
+  those teachers do for every other student? (The paper says such pairs gain >= 20.5%
+  without defining the gain; we report differences of means, not that percentage.)
 - Intrinsic vs extrinsic: Pearson and Spearman correlation of each intrinsic metric and
   z with the student score, PGR and headroom gain.
 
@@ -29,7 +35,8 @@ import numpy as np
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
 from harness.files import atomic_write, atomic_write_text
 from harness.score.inputs import IntrinsicRow
-from harness.score.pgscore import ScoreRow, teacher_key
+from harness.score.pgscore import ScoreRow, family_key, teacher_key
+from harness.teachers import TeacherSpec, find_teacher, load_teachers
 
 logger = logging.getLogger(__name__)
 
@@ -43,21 +50,6 @@ PCA_FEATURES: tuple[str, ...] = (
 )  # the paper's order (pca_results.json "feature_names")
 ANALYSIS_FILE = "analysis.json"
 
-# Parameters in billions of the paper's teachers (public model cards; gpt-4o-mini's is
-# not published, so it is left out of the size regression).
-TEACHER_SIZES_B: dict[str, float] = {
-    "llama-3.1-70b-instruct": 70.0,
-    "llama-3.1-8b-instruct": 8.0,
-    "aya-expanse-32b": 32.0,
-    "c4ai-command-a-03-2025": 111.0,
-    "cohere-command-a": 111.0,
-    "gemma-3-27b-it": 27.0,
-    "gemma-3-12b-it": 12.0,
-    "gemma-3-4b-it": 4.0,
-    "granite-4.0-1b": 1.6,
-    "granite-4.0-micro": 3.0,
-}
-
 
 def short_name(teacher: str) -> str:
     """``google/gemma-3-4b-it`` / ``google__gemma-3-4b-it`` -> ``gemma-3-4b-it``."""
@@ -65,20 +57,32 @@ def short_name(teacher: str) -> str:
 
 
 def pca_regression(
-    features: np.ndarray, target: np.ndarray, *, cv_folds: int = 5, seed: int = 0
+    features: np.ndarray,
+    target: np.ndarray,
+    *,
+    groups: Sequence[str] | None = None,
+    cv_folds: int = 5,
+    seed: int = 0,
 ) -> dict:
     """Standardise, PCA (all components), then least squares of ``target`` on the scores.
 
     Returns the explained variance ratios, their cumulative sum, components (rows),
     regression coefficients and intercept, in-sample R^2 (the paper's number) and a
-    k-fold cross-validated R^2 (None when there are too few rows).
+    cross-validated R^2 (None when there are too few rows). With ``groups`` (the
+    teacher of each row) the folds leave one teacher out: a teacher's languages share
+    its data qualities, so random folds would score it on rows of itself.
 
     Raises:
         EmptyDataError: fewer rows than features + 2.
     """
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LinearRegression
-    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.model_selection import (
+        KFold,
+        LeaveOneGroupOut,
+        cross_val_predict,
+        cross_val_score,
+    )
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -90,9 +94,15 @@ def pca_regression(
     pca = PCA(n_components=d).fit(scaled)
     scores = pca.transform(scaled)
     model = LinearRegression().fit(scores, target)
-    cv_r2 = None
-    if n >= 2 * cv_folds:
-        pipe = make_pipeline(StandardScaler(), PCA(n_components=d), LinearRegression())
+    cv_r2, cv = None, None
+    pipe = make_pipeline(StandardScaler(), PCA(n_components=d), LinearRegression())
+    if groups is not None and len(set(groups)) >= 3:
+        cv = "leave-one-teacher-out"
+        pred = cross_val_predict(pipe, features, target, groups=groups, cv=LeaveOneGroupOut())
+        ss_tot = float(((target - target.mean()) ** 2).sum())
+        cv_r2 = 1 - float(((target - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else None
+    elif n >= 2 * cv_folds:
+        cv = f"{cv_folds}-fold"
         folds = KFold(cv_folds, shuffle=True, random_state=seed)
         cv_r2 = float(np.mean(cross_val_score(pipe, features, target, cv=folds, scoring="r2")))
     ratio = pca.explained_variance_ratio_
@@ -106,6 +116,7 @@ def pca_regression(
         "intercept": float(model.intercept_),
         "r2_score": float(model.score(scores, target)),
         "cv_r2_score": cv_r2,
+        "cv": cv,
     }
 
 
@@ -164,9 +175,32 @@ def ols(x: Sequence[float], y: Sequence[float]) -> dict:
     }
 
 
-def size_regression(scores: Sequence[ScoreRow], sizes: Mapping[str, float] | None = None) -> dict:
-    """Headline PG (mean over languages) per teacher against ln(size in billions), per family."""
-    table = {short_name(k): v for k, v in (sizes or TEACHER_SIZES_B).items()}
+def registry_sizes(registry: Mapping[str, TeacherSpec] | None = None) -> dict[str, float | None]:
+    """``size_b`` of every registered teacher, under every name it goes by.
+
+    Why every name: score rows may call a teacher by its id, its bare model name or an
+    alias, and the size regression looks the row's name up in this table.
+    """
+    registry = dict(registry) if registry is not None else load_teachers()
+    return {
+        short_name(name): spec.size_b
+        for spec in registry.values()
+        for name in (spec.name, spec.id, *spec.aliases)
+    }
+
+
+def size_regression(
+    scores: Sequence[ScoreRow],
+    sizes: Mapping[str, float | None] | None = None,
+    *,
+    registry: Mapping[str, TeacherSpec] | None = None,
+) -> dict:
+    """Headline PG (mean over languages) per teacher against ln(size in billions), per family.
+
+    Sizes come from ``sizes`` when given (``analyze --sizes``), else from ``size_b`` in
+    the teacher registry; a teacher of unknown or undisclosed size is left out and named.
+    """
+    table = {short_name(k): v for k, v in (sizes or registry_sizes(registry)).items()}
     out: dict = {"log": "natural", "unit": "billion parameters", "families": {}}
     unknown: set[str] = set()
     by_family: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -188,6 +222,100 @@ def size_regression(scores: Sequence[ScoreRow], sizes: Mapping[str, float] | Non
         except EmptyDataError as exc:
             out["families"][family] = {"error": str(exc)}
     out["teachers_without_size"] = sorted(unknown)
+    return out
+
+
+def student_teacher_families(
+    registry: Mapping[str, TeacherSpec] | None = None, students: str | Path | None = None
+) -> dict[str, str]:
+    """Student family -> the teacher family it belongs to, from the two registries.
+
+    A student family belongs to a teacher family when its reference model (the
+    family's own instruct release) or its base model is a registered teacher: lineage
+    read from the registries' data, never guessed from a family's name.
+    """
+    from harness.train.families import load_families
+
+    registry = dict(registry) if registry is not None else load_teachers()
+    out = {}
+    for name, family in load_families(students).items():
+        for model in (family.reference_model, family.base_model):
+            spec = find_teacher(model, registry) if model else None
+            if spec is not None:
+                out[family_key(name)] = spec.family
+                break
+    return out
+
+
+FAMILY_OUTCOMES = ("student_score", "headroom_gain", "pg_score")
+
+
+def _advantage(rows: Sequence[ScoreRow], matched: set[str], outcome: str) -> float | None:
+    """Mean over languages of (mean over matched teachers - mean over the others)."""
+    diffs = []
+    for lang in sorted({r.language for r in rows}):
+        inside, outside = [], []
+        for r in rows:
+            value = getattr(r, outcome)
+            if r.language == lang and value is not None:
+                (inside if r.teacher in matched else outside).append(value)
+        if inside and outside:
+            diffs.append(float(np.mean(inside)) - float(np.mean(outside)))
+    return float(np.mean(diffs)) if diffs else None
+
+
+def family_matched(
+    scores: Sequence[ScoreRow],
+    *,
+    registry: Mapping[str, TeacherSpec] | None = None,
+    matches: Mapping[str, str] | None = None,
+) -> dict:
+    """How much a student gains from teachers of its own model family.
+
+    For a student family S of model family F: ``advantage`` = mean over languages of
+    (mean outcome over S's students of F-family teachers - mean over S's other
+    students). ``control`` is the same contrast of the same teachers on every other
+    student family, and ``matched_gain = advantage - control``: the part of the
+    advantage that F's teachers give S only, not to everyone (e.g. by being good).
+
+    Args:
+        matches: student family -> teacher family; default from ``students.yaml`` and
+            ``teachers.yaml`` (:func:`student_teacher_families`).
+    """
+    registry = dict(registry) if registry is not None else load_teachers()
+    if matches is None:
+        matches = student_teacher_families(registry)
+    matches = {family_key(k): v for k, v in matches.items()}
+    by_family: dict[str, list[ScoreRow]] = defaultdict(list)
+    teacher_family: dict[str, str | None] = {}
+    for row in scores:
+        by_family[family_key(row.student_family)].append(row)
+        spec = find_teacher(row.teacher, registry)
+        teacher_family[row.teacher] = spec.family if spec else None
+    out: dict = {"pairs": {}, "unmatched_students": [], "teachers_not_in_registry": sorted(
+        t for t, f in teacher_family.items() if f is None
+    )}  # fmt: skip
+    for student, rows in sorted(by_family.items()):
+        model_family = matches.get(student)
+        same = {t for t, f in teacher_family.items() if f is not None and f == model_family}
+        if not same & {r.teacher for r in rows}:
+            out["unmatched_students"].append(student)
+            continue
+        pair: dict = {"teacher_family": model_family, "teachers": sorted(same)}
+        for outcome in FAMILY_OUTCOMES:
+            advantage = _advantage(rows, same, outcome)
+            others = [_advantage(r, same, outcome) for s, r in by_family.items() if s != student]
+            others = [v for v in others if v is not None]
+            control = float(np.mean(others)) if others else None
+            pair[outcome] = {
+                "advantage": advantage,
+                "control": control,
+                "matched_gain": None
+                if advantage is None or control is None
+                else advantage - control,
+                "control_families": len(others),
+            }
+        out["pairs"][student] = pair
     return out
 
 
@@ -340,19 +468,26 @@ def run_analysis(
     out_dir: str | Path | None = None,
     *,
     sizes: Mapping[str, float] | None = None,
+    registry: Mapping[str, TeacherSpec] | None = None,
+    matches: Mapping[str, str] | None = None,
 ) -> dict:
     """All analyses that the inputs allow; with ``out_dir``, also analysis.json and PNGs.
 
     PCA needs intrinsic rows with all six metrics; without them the result says why it
     was skipped instead of failing, so the size and z analyses still run on score rows.
+    ``registry`` (default: the bundled ``teachers.yaml``) gives sizes and families;
+    ``matches`` maps student families to teacher families (default: ``students.yaml``).
     """
+    registry = dict(registry) if registry is not None else load_teachers()
     result: dict = {
-        "size_regression": size_regression(scores, sizes),
+        "size_regression": size_regression(scores, sizes, registry=registry),
+        "family_matched": family_matched(scores, registry=registry, matches=matches),
         "correlations": correlations(intrinsic, scores),
     }
-    features, target, _ = pca_inputs(intrinsic, scores)
+    features, target, labels = pca_inputs(intrinsic, scores)
+    groups = [label.rsplit("/", 2)[0] for label in labels]
     try:
-        result["pca"] = pca_regression(features, target)
+        result["pca"] = pca_regression(features, target, groups=groups)
     except EmptyDataError as exc:
         result["pca"] = {"skipped": str(exc)}
     if out_dir is not None:

@@ -1,0 +1,129 @@
+"""``polyglot-harness predict``: a new teacher's PG from its intrinsic metrics alone."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``predict``."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict a new teacher's PG-Score from its intrinsic metrics (no students trained)",
+        description="Fits PG (or PGR) on the intrinsic metrics of a scored grid, reports its "
+        "leave-one-teacher-out R^2 and interval coverage, and predicts the new teacher's "
+        "score with a prediction interval; rows go to predicted.jsonl, marked predicted.",
+    )
+    parser.add_argument(
+        "--scores",
+        default="scores",
+        help="the scored grid: a grid folder, a scores folder or scores.jsonl (default: scores)",
+    )
+    parser.add_argument(
+        "--intrinsic",
+        default=None,
+        help="the grid's intrinsic metrics (default: <grid>/metrics/summary.jsonl)",
+    )
+    parser.add_argument(
+        "--metrics",
+        required=True,
+        help="the new teacher's intrinsic metrics: its summary.jsonl or metrics folder",
+    )
+    parser.add_argument(
+        "--target",
+        choices=("pg", "pgr"),
+        default="pg",
+        help="what to fit: pg (PG-Score) or pgr (the honest one: PG's z half is a function "
+        "of the inputs themselves); both CV R^2 are printed either way (default: pg)",
+    )
+    parser.add_argument(
+        "--with-lengths",
+        action="store_true",
+        help="also use mean prompt and response length as features",
+    )
+    parser.add_argument(
+        "--ridge", type=float, default=0.0, help="ridge penalty (default 0: least squares)"
+    )
+    parser.add_argument(
+        "--level", type=float, default=0.95, help="prediction interval level (default 0.95)"
+    )
+    parser.add_argument(
+        "--out", default=None, help="predicted rows (default: predicted.jsonl beside scores.jsonl)"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit, cross-validate, predict, write; one-line errors (exit 2)."""
+    from pathlib import Path
+
+    from harness.errors import ConfigError, EmptyDataError, HarnessError
+    from harness.score.inputs import read_intrinsic
+    from harness.score.pgscore import Z_COLUMNS, read_scores
+    from harness.score.predict import (
+        LENGTH_FEATURES,
+        PAPER_IN_SAMPLE_R2,
+        PREDICTED_FILE,
+        build_tables,
+        locate_grid,
+        loto_cv,
+        merge_predicted,
+        predict_teachers,
+        predicted_rows,
+    )
+
+    features = (*Z_COLUMNS, *LENGTH_FEATURES) if args.with_lengths else Z_COLUMNS
+    try:
+        scores_file, summary = locate_grid(args.scores)
+        if args.intrinsic is None and summary is None:
+            raise ConfigError(
+                f"no intrinsic metrics found for the grid of {scores_file}; pass --intrinsic"
+            )
+        scores = read_scores(scores_file)
+        grid = read_intrinsic(args.intrinsic or summary)
+        new = read_intrinsic(args.metrics)
+        predictions = predict_teachers(
+            scores, grid, new, target=args.target, features=features, ridge=args.ridge,
+            level=args.level,
+        )  # fmt: skip
+        cv = {}
+        for target in ("pg", "pgr"):
+            try:
+                tables = build_tables(scores, grid, target=target, features=features)
+                cv[target] = {f: loto_cv(t, ridge=args.ridge) for f, t in tables.items()}
+            except (ConfigError, EmptyDataError) as exc:
+                cv[target] = str(exc)
+        out = Path(args.out) if args.out else scores_file.parent / PREDICTED_FILE
+        written = merge_predicted(out, predicted_rows(predictions, scores))
+    except HarnessError as exc:
+        print(f"polyglot-harness predict: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"polyglot-harness predict: {exc}", file=sys.stderr)
+        return 2
+    for family in sorted({p.student_family for p in predictions}):
+        print(f"student family {family}: leave-one-teacher-out fit on {', '.join(features)}")
+        for target in ("pgr", "pg"):
+            result = cv[target]
+            if isinstance(result, str):
+                print(f"  {target}: not cross-validated ({result})")
+                continue
+            r = result[family]
+            cover = ", ".join(
+                f"{level:.0%} interval covers {share:.0%}" for level, share in r.coverage.items()
+            )
+            print(
+                f"  {target}: CV R^2 = {r.r2:.3f} over {r.n_teachers} teachers / {r.n_rows} rows "
+                f"(in-sample {r.in_sample_r2:.3f}; the paper's in-sample R^2 = {PAPER_IN_SAMPLE_R2}); "
+                f"{cover} of held-out rows"
+                + ("  [half of PG is z, a function of the inputs]" if target == "pg" else "")
+            )  # fmt: skip
+    for p in predictions:
+        print(
+            f"{p.teacher} {p.language} {p.student_family}: predicted {p.target} = {p.value:.3f} "
+            f"[{p.lo:.3f}, {p.hi:.3f}] ({p.level:.0%} prediction interval)"
+        )
+    print(f"wrote {len(predictions)} predicted rows to {written}")
+    return 0
