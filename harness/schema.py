@@ -60,7 +60,7 @@ class TaskDoc(TypedDict):
     seed_ids: list[str]  # the seeds the teacher saw (3 for generate, 1 otherwise)
     language: str
     strategy: str
-    category: str  # generate: one of the 10 categories; "" otherwise
+    category: str  # "": the generate teacher picks a category itself and does not name it
     source_prompt: str  # translate: the English source; respond: the prompt; "" for generate
     system_prompt: str
     user_prompt: str
@@ -79,8 +79,11 @@ class SFTRow(TypedDict):
     teacher: str
     seed_id: str
     valid: bool
-    invalid_reason: str | None
+    invalid_reason: str | None  # what decided ``valid`` under the dataset's protocol
     detected_language: str | None
+    # What the refusal / language corrections say about a pair that parses, recorded under
+    # every protocol: rows a correction would drop are countable without re-collecting.
+    correction_reason: str | None
     raw_output: str
     task: str
     doc_id: int
@@ -122,6 +125,7 @@ def sft_row(
         "valid": True,
         "invalid_reason": None,
         "detected_language": language,
+        "correction_reason": None,
         "raw_output": response,
         "task": f"polyglot_{strategy}_{language}",
         "doc_id": -1,
@@ -161,6 +165,7 @@ def sft_features() -> Any:
             "valid": Value("bool"),
             "invalid_reason": Value("string"),
             "detected_language": Value("string"),
+            "correction_reason": Value("string"),
             "raw_output": Value("string"),
             "task": Value("string"),
             "doc_id": Value("int64"),
@@ -191,6 +196,7 @@ _KINDS: dict[str, tuple[str, bool]] = {
     "language": ("string", False), "strategy": ("string", False), "category": ("string", True),
     "teacher": ("string", False), "seed_id": ("string", True), "valid": ("bool", False),
     "invalid_reason": ("string", True), "detected_language": ("string", True),
+    "correction_reason": ("string", True),
     "raw_output": ("string", True), "task": ("string", True), "doc_id": ("integer", True),
     "temperature": ("number", True), "top_p": ("number", True), "max_gen_toks": ("integer", True),
     "generation_kwargs": ("string", True), "model_args": ("string", True),

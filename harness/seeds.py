@@ -6,8 +6,14 @@ EuroBlocks (non-Magpie rows) and the Aya Dataset; *respond* also uses oasst2 pro
 record (data, not code branches), so a schema change on the Hub is a one-line fix and
 a local copy in the same schema (``source_paths``) works behind a firewall and in tests.
 
+Pools follow the paper's released code (METHOD.md, "Protocol facts"): each source keeps
+its natural share (the deduplicated rows of all sources shuffled with one fixed seed,
+the first N taken), WildChat is the 4.8M release, and oasst2 gives every prompter
+message, not only the first of each thread.
+
 Schemas were checked against the dataset cards where the search index had them
-(WildChat-1M, HelpSteer3, Aya, oasst2, Magpie-Pro); assumptions are noted per record.
+(WildChat-1M and 4.8M, HelpSteer3, Aya, oasst2, Magpie-Pro); assumptions are noted per
+record.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import ConfigError, EmptyDataError, HubError, InputNotFoundError
 from harness.languages import SOURCE_LANGUAGE, get_language, parse_languages
 from harness.paths import seeds_path
+from harness.protocol import DOCUMENTS_PER_STRATEGY
 from harness.schema import SeedRow
 
 if TYPE_CHECKING:
@@ -33,7 +40,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SAMPLE_SIZE = 4_000  # per language: covers 3.5k docs per strategy (10.5k / 3)
+# Per language: translate and respond use each seed once, so the pool covers the
+# paper's documents per strategy.
+DEFAULT_SAMPLE_SIZE = DOCUMENTS_PER_STRATEGY
 DEFAULT_SEED = 3407
 SEED_COLUMNS: tuple[str, ...] = ("seed_id", "language", "prompt", "response", "source", "category")
 _USER_ROLES = frozenset({"user", "human", "prompter"})
@@ -107,9 +116,9 @@ class SeedSource:
 SOURCES: dict[str, SeedSource] = {
     s.name: s
     for s in (
-        # Card: conversation = list of {role, content, ...}; language = lingua's English
-        # name of the conversation ("German").
-        SeedSource("wildchat", "wc", "allenai/WildChat-1M", "conversation",
+        # Card (4.8M, same layout as 1M): conversation = list of {role, content, ...};
+        # language = lingua's English name of the conversation ("German").
+        SeedSource("wildchat", "wc", "allenai/WildChat-4.8M", "conversation",
                    turns=True, language_column="language"),
         # Card: context = list of {role, content}; language is a name ("german"; code
         # rows hold programming languages); domain "multilingual" marks the subset.
@@ -126,10 +135,10 @@ SOURCES: dict[str, SeedSource] = {
         # Card: inputs, targets, language (English name), language_code (ISO 639-3).
         SeedSource("aya", "aya", "CohereForAI/aya_dataset", "inputs",
                    response_column="targets", language_column="language"),
-        # Card: flat message table; initial prompts are prompter rows without parent.
+        # Card: flat message table. Every prompter message is a seed, follow-ups too
+        # (a follow-up read alone lacks its thread; the paper uses it so all the same).
         SeedSource("oasst2", "oa2", "OpenAssistant/oasst2", "text", language_column="lang",
-                   rules=(Rule("role", "eq", "prompter"), Rule("parent_id", "is_null"),
-                          Rule("deleted", "eq", False))),
+                   rules=(Rule("role", "eq", "prompter"), Rule("deleted", "eq", False))),
         SeedSource("gsm8k", "gsm8k", "openai/gsm8k", "question", config="main",
                    response_column="answer", fixed_language="en", strip=(r"<<[^<>]*>>",)),
         # Card (H4 mirror): conversations = list of {from: human|gpt, value}.
@@ -287,28 +296,28 @@ def default_sources(code: str) -> list[str]:
     return [n for n, s in SOURCES.items() if (s.fixed_language == "en") == want_english]
 
 
-def _sample(
-    by_source: Mapping[str, list[SeedRow]], sample_size: int, rng_key: str
+def sample_seed_pool(
+    by_source: Mapping[str, Sequence[SeedRow]], sample_size: int, seed_key: str
 ) -> list[SeedRow]:
-    """Dedupe across sources (registry order wins), then an equal share per source."""
-    from harness.sampling import allocate
+    """Dedupe across sources (registry order wins), then the first ``sample_size`` rows
+    of one shuffle of them all.
 
+    Each source keeps its natural share, as in the paper's code: a source holding 90%
+    of the candidates holds about 90% of the pool. The shuffle runs over rows sorted by
+    seed id, so the pool depends only on the rows and ``seed_key``, not on load order;
+    a smaller ``sample_size`` gives a prefix of a larger one.
+    """
     seen: set[str] = set()
-    unique: dict[str, list[SeedRow]] = {}
-    for name, rows in by_source.items():
-        unique[name] = []
+    unique: list[SeedRow] = []
+    for rows in by_source.values():
         for row in rows:
             key = dedupe_key(row["prompt"])
             if key not in seen:
                 seen.add(key)
-                unique[name].append(row)
-    quota = allocate({n: len(r) for n, r in unique.items()}, sample_size)
-    picked: list[SeedRow] = []
-    for name, rows in unique.items():
-        order = sorted(rows, key=lambda r: r["seed_id"])  # independent of load order
-        random.Random(f"{rng_key}-{name}").shuffle(order)
-        picked.extend(order[: quota.get(name, 0)])
-    return picked
+                unique.append(row)
+    unique.sort(key=lambda r: (r["seed_id"], r["prompt"]))
+    random.Random(seed_key).shuffle(unique)
+    return unique[:sample_size]
 
 
 def build_seeds(
@@ -327,9 +336,9 @@ def build_seeds(
 
     Each source is loaded once and filtered per language; rows are normalized, length
     filtered, deduplicated on their normalized prompt (across sources too: HelpSteer3
-    prompts partly come from WildChat), then ``sample_size`` rows are drawn with an
-    equal share per source (shortfalls go to the sources with more rows). The result
-    depends only on the inputs and ``seed``.
+    prompts partly come from WildChat), then ``sample_size`` rows are drawn with each
+    source's natural share (:func:`sample_seed_pool`). The result depends only on the
+    inputs and ``seed``.
 
     Args:
         languages: ISO 639-1 codes (``"de,ja"``, a list, or ``None``/``"all"`` for the
@@ -383,7 +392,7 @@ def build_seeds(
     features = datasets.Features({c: datasets.Value("string") for c in SEED_COLUMNS})
     result = {}
     for code in codes:
-        rows = _sample(pools[code], sample_size, f"{seed}-{code}")
+        rows = sample_seed_pool(pools[code], sample_size, f"{seed}-{code}")
         if not rows:
             raise EmptyDataError(
                 f"no seed rows for language {code!r} from {', '.join(pools[code])}"

@@ -1,4 +1,5 @@
-"""collect never loses a sample or finished data silently (issue 12, items 3, 4, 8, 11, 14).
+"""collect never loses a sample or finished data silently (issue 12, items 3, 4, 8, 11, 14),
+and judges every row under one recorded protocol (issue 11).
 
 One real lm-eval run of a tiny model feeds every test; each test edits a copy of its
 samples files the way a corrupt file, an old seed file or a custom task would.
@@ -133,11 +134,15 @@ def test_collect_merges_into_an_existing_dataset_never_replacing_it_with_less(
         path = collect(later, out, teacher="t")[("t", "de")]
     rows = _rows(path)
     assert len(rows) == 8  # 7 finished rows kept, 1 replaced
-    assert [r["response"] for r in rows if r["valid"]] == [answer]
+    assert [r["response"] for r in rows if r["correction_reason"] is None and r["valid"]] == [
+        answer
+    ]  # the one German answer; garbage respond rows pass paper's check only
     assert "kept 7 existing row(s)" in caplog.text and "--overwrite" in caplog.text
     # On purpose: the CLI's --overwrite replaces the dataset with exactly the new runs.
-    assert main(["collect", str(later), "--out", str(out), "--teacher", "t", "--overwrite"]) == 0
+    argv = ["collect", str(later), "--out", str(out), "--teacher", "t", "--overwrite"]
+    assert main([*argv, "--protocol", "corrected"]) == 0
     assert [r["response"] for r in _rows(path)] == [answer]
+    assert [r["valid"] for r in _rows(path)] == [True]
 
 
 def test_collect_refuses_to_merge_into_a_file_it_cannot_read(
@@ -217,12 +222,112 @@ def test_collect_marks_text_too_short_for_language_id_invalid_and_counts_it(
 ) -> None:
     runs = _copy(real_run, tmp_path / "runs")
     _rewrite(_samples(runs, "polyglot_respond_de"), lambda _, s: _set_output(s, "Das ist gut so."))
-    path = collect(runs, tmp_path / "data", teacher="t")[("t", "de")]
+    path = collect(runs, tmp_path / "data", teacher="t", protocol="corrected")[("t", "de")]
     respond = [r for r in _rows(path) if r["strategy"] == "respond"]
     assert [r["invalid_reason"] for r in respond] == ["undetermined_language"] * 4
     assert not any(r["valid"] for r in respond)  # train reads only valid rows
     (stats,) = [s for s in stats_rows(load_collected(path)) if s["strategy"] == "respond"]
     assert "undetermined_language:4" in stats["top_invalid"]
+    assert stats["correction_flags"] == ""  # corrected: nothing left to flag
+
+
+def test_collect_under_paper_keeps_what_langid_would_drop_and_says_so(
+    real_run: Path, tmp_path: Path
+) -> None:
+    """Protocol fact: the paper has no language check; the verdict is recorded, not applied."""
+    runs = _copy(real_run, tmp_path / "runs")
+    _rewrite(_samples(runs, "polyglot_respond_de"), lambda _, s: _set_output(s, "Das ist gut so."))
+    path = collect(runs, tmp_path / "data", teacher="t", protocol="paper")[("t", "de")]
+    respond = [r for r in _rows(path) if r["strategy"] == "respond"]
+    assert all(r["valid"] and r["invalid_reason"] is None for r in respond)
+    assert [r["correction_reason"] for r in respond] == ["undetermined_language"] * 4
+    (stats,) = [s for s in stats_rows(load_collected(path)) if s["strategy"] == "respond"]
+    assert stats["valid_rate"] == 1.0 and stats["correction_flags"] == "undetermined_language:4"
+
+
+def _record_protocol(runs: Path, protocol: str | None, deviations: dict | None = None) -> None:
+    """Leave (or, with None, remove) the generation run's record of its protocol."""
+    from harness.protocol import resolve
+
+    for old in runs.rglob("polyglot_run.json"):
+        old.unlink()
+    if protocol is not None:
+        record = resolve(protocol).record(deviations)
+        (runs / "polyglot_run.json").write_text(json.dumps({"protocol": record}), "utf-8")
+
+
+def test_collect_applies_the_protocol_the_generation_run_recorded(
+    real_run: Path, tmp_path: Path
+) -> None:
+    from harness.collect import collected_protocol
+
+    runs = _copy(real_run, tmp_path / "runs")
+    _rewrite(_samples(runs, "polyglot_respond_de"), lambda _, s: _set_output(s, "Das ist gut so."))
+
+    def respond_valid(**kwargs: Any) -> list[bool]:
+        path = collect(runs, tmp_path / "data", teacher="t", overwrite=True, **kwargs)[("t", "de")]
+        return [r["valid"] for r in _rows(path) if r["strategy"] == "respond"]
+
+    path = tmp_path / "data" / "t" / "de" / "data.parquet"
+    _record_protocol(runs, None)  # nothing recorded: paper
+    assert respond_valid() == [True] * 4
+    assert collected_protocol(path) == {"name": "paper", "corrections": [], "deviations": {}}
+    _record_protocol(runs, "corrected", {"n_docs": 40})
+    assert respond_valid() == [False] * 4
+    recorded = collected_protocol(path)
+    assert recorded["name"] == "corrected" and recorded["deviations"] == {"n_docs": 40}
+    assert "langid_validity" in recorded["corrections"]
+    assert respond_valid(protocol="paper") == [True] * 4  # given wins over recorded
+    assert collected_protocol(path)["deviations"] == {"n_docs": 40}  # the data's, kept
+    # An lm-eval CLI run has no run record but may carry the protocol in --metadata.
+    _record_protocol(runs, None)
+    (results,) = runs.rglob("results_*.json")
+    data = json.loads(results.read_text(encoding="utf-8"))
+    for config in data["configs"].values():
+        config.setdefault("metadata", {})["protocol"] = "paper+langid_validity"
+    results.write_text(json.dumps(data), encoding="utf-8")
+    assert respond_valid() == [False] * 4
+    assert collected_protocol(path)["name"] == "paper+langid_validity"
+
+
+def test_collect_refuses_runs_recording_different_protocols(real_run: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    _record_protocol(_copy(real_run, runs / "a"), "paper")
+    _record_protocol(_copy(real_run, runs / "b"), "corrected")
+    with pytest.raises(ConfigError, match=r"record different protocols .*'paper'.*'corrected'"):
+        collect(runs, tmp_path / "data", teacher="t")
+    assert not (tmp_path / "data").exists()
+    path = collect(runs, tmp_path / "data", teacher="t", protocol="corrected")[("t", "de")]
+    assert len(_rows(path)) == 8
+
+
+def test_collect_refuses_to_merge_across_protocols(real_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    path = collect(real_run, out, teacher="t", protocol="paper")[("t", "de")]
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match=r"collected under protocol 'paper'.*--overwrite"):
+        collect(real_run, out, teacher="t", protocol="corrected")
+    assert path.read_bytes() == before
+    collect(real_run, out, teacher="t", protocol="corrected", overwrite=True)
+    from harness.collect import collected_protocol
+
+    assert collected_protocol(path)["name"] == "corrected"
+
+
+def test_collect_cli_protocol_flag(
+    real_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.collect import collected_protocol
+
+    argv = ["collect", str(real_run), "--out", str(tmp_path / "data"), "--teacher", "t"]
+    assert main([*argv, "--protocol", "paper+refusal_filtr"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "refusal_filtr" in err and "refusal_filter" in err
+    assert not (tmp_path / "data").exists()
+    assert main([*argv, "--protocol", "paper+refusal_filter"]) == 0
+    assert "correction_flags" in capsys.readouterr().out
+    record = collected_protocol(tmp_path / "data" / "t" / "de")
+    assert record["name"] == "paper+refusal_filter"
 
 
 def test_collect_records_capped_strategies_for_the_dataset_card(
@@ -269,3 +374,22 @@ def test_collect_caps_reach_the_published_dataset_card(
     assert "- de translate: 40 documents were requested, but the seed pool (bundled) held " in (
         readme
     )
+
+
+def test_collect_reads_the_protocol_a_real_generation_run_recorded(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """The generate stage's run record is what collect defaults to, deviations and all."""
+    from harness.collect import collected_protocol
+
+    config = GenerationConfig(
+        model="hf", model_args=f"pretrained={tiny_model_dir},dtype=float32",
+        languages=["de"], strategies=["respond"], limit=2, max_gen_toks=4,
+        batch_size=2, device="cpu", protocol="paper+refusal_filter",
+    )  # fmt: skip
+    run_generation(config, tmp_path / "runs")
+    path = collect(tmp_path / "runs", tmp_path / "data", teacher="t")[("t", "de")]
+    record = collected_protocol(path)
+    assert record["name"] == "paper+refusal_filter"
+    assert record["corrections"] == ["refusal_filter"]
+    assert record["deviations"]  # a 2-document, 4-token run is off the protocol, and says so

@@ -190,7 +190,12 @@ def test_assess_never_raises_and_a_valid_pair_is_complete(
     strategy: str, raw: str | None, language: str, source_prompt: str, check_language: bool
 ) -> None:
     verdict = assess(
-        strategy, raw, language, source_prompt=source_prompt, check_language=check_language
+        strategy,
+        raw,
+        language,
+        source_prompt=source_prompt,
+        check_language=check_language,
+        protocol="corrected",  # language decides validity only under langid_validity
     )
     _check_verdict(verdict.prompt, verdict.response, verdict.valid, verdict.invalid_reason)
     event(f"verdict {verdict.invalid_reason or 'valid'}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -164,8 +163,9 @@ def test_language_filter_rules_and_dedupe(built: dict) -> None:
         "Nenne drei Nebenflüsse des Rheins.",
         "Was ist die Hauptstadt von Bayern?",
         "Wie funktioniert eine Wärmepumpe eigentlich?",
+        "Und wie effizient ist sie im Winter?",  # an oasst2 follow-up, not a thread root
     }
-    assert de[SHARED]["source"] == "allenai/WildChat-1M"  # registry order wins the dedupe
+    assert de[SHARED]["source"] == "allenai/WildChat-4.8M"  # registry order wins the dedupe
     assert de["Schreib ein Haiku über Regen."]["response"] == "Antwort zwei."  # preferred
     assert de["Nenne drei Nebenflüsse des Rheins."]["response"] == "Main, Mosel und Neckar."
     assert de["Wie funktioniert eine Wärmepumpe eigentlich?"]["response"] == ""
@@ -185,16 +185,68 @@ def test_seed_ids_are_stable_and_unique(built: dict) -> None:
     assert row["seed_id"] == f"oa2-{digest}"
 
 
-def test_sample_size_is_balanced_and_deterministic(source_paths: dict[str, Path]) -> None:
+def test_sample_size_takes_the_first_rows_of_one_fixed_shuffle(
+    source_paths: dict[str, Path],
+) -> None:
+    """Protocol fact: the pool is one shuffle (fixed seed) of all sources, first N taken."""
     from harness.seeds import build_seeds
 
-    kwargs = {"sample_size": 4, "source_paths": source_paths, "progress": False}
-    first = build_seeds("de", **kwargs)["de"]
-    again = build_seeds(["de"], **kwargs)["de"]
-    assert first.num_rows == 4
-    assert first["seed_id"] == again["seed_id"]
-    # five sources with rows, four slots: no source gets two while another could give one
-    assert max(Counter(first["source"]).values()) == 1
+    kwargs = {"source_paths": source_paths, "progress": False}
+    first = build_seeds("de", sample_size=4, **kwargs)["de"]
+    again = build_seeds(["de"], sample_size=4, **kwargs)["de"]
+    everything = build_seeds("de", sample_size=100, **kwargs)["de"]
+    assert first.num_rows == 4 and everything.num_rows == 7
+    assert first["seed_id"] == again["seed_id"]  # deterministic
+    assert first["seed_id"] == everything["seed_id"][:4]  # a prefix, not per-source quotas
+    other = build_seeds("de", sample_size=100, seed=1, **kwargs)["de"]
+    assert sorted(other["seed_id"]) == sorted(everything["seed_id"])
+    assert other["seed_id"] != everything["seed_id"]  # the seed decides the order
+
+
+def _rows(short: str, n: int) -> list[dict]:
+    return [{"seed_id": f"{short}-{i:04d}", "prompt": f"{short} Frage Nummer {i}?",
+             "response": "", "source": short, "language": "de"} for i in range(n)]  # fmt: skip
+
+
+def test_natural_seed_mix_keeps_each_sources_share() -> None:
+    """Protocol fact: no equal share per source; a source with 90% of rows keeps ~90%."""
+    from harness.seeds import sample_seed_pool
+
+    pool = sample_seed_pool(
+        {"big": _rows("big", 900), "small": _rows("small", 100)}, 200, "3407-de"
+    )
+    assert len(pool) == 200 and len({r["seed_id"] for r in pool}) == 200
+    big = sum(r["source"] == "big" for r in pool)
+    # Hypergeometric: mean 180, sd ~3.8; an equal share would give 100.
+    assert 165 <= big <= 195, big
+    # Load order does not matter, the seed key does.
+    swapped = sample_seed_pool(
+        {"small": _rows("small", 100), "big": _rows("big", 900)}, 200, "3407-de"
+    )
+    assert [r["seed_id"] for r in swapped] == [r["seed_id"] for r in pool]
+    reseeded = sample_seed_pool(
+        {"big": _rows("big", 900), "small": _rows("small", 100)}, 200, "1-de"
+    )
+    assert [r["seed_id"] for r in reseeded] != [r["seed_id"] for r in pool]
+
+
+def test_natural_seed_mix_dedupes_across_sources_in_registry_order() -> None:
+    from harness.seeds import sample_seed_pool
+
+    first = _rows("wc", 3)
+    copy = [{**first[0], "seed_id": "hs3-x", "source": "hs3", "prompt": "  WC frage nummer 0?"}]
+    pool = sample_seed_pool({"wc": first, "hs3": copy}, 10, "k")
+    assert sorted(r["seed_id"] for r in pool) == ["wc-0000", "wc-0001", "wc-0002"]
+
+
+def test_oasst2_contributes_every_prompter_message(built: dict) -> None:
+    """Protocol fact: follow-up prompter messages count too, not only thread roots;
+    assistant and deleted messages never do."""
+    oasst = sorted(r["prompt"] for r in built["de"] if r["source"] == "OpenAssistant/oasst2")
+    assert oasst == [
+        "Und wie effizient ist sie im Winter?",
+        "Wie funktioniert eine Wärmepumpe eigentlich?",
+    ]
 
 
 def test_explicit_sources_and_errors(source_paths: dict[str, Path]) -> None:
@@ -299,7 +351,7 @@ def test_sources_load_from_the_hub_by_their_ids(hub_token: str) -> None:
             src.dataset_id, config_name=src.config or "default", split=src.split, token=hub_token
         )
     de = build_seeds("de", sources=["wildchat", "helpsteer3"], progress=False)["de"]
-    assert set(de["source"]) == {"allenai/WildChat-1M", "nvidia/HelpSteer3"}
+    assert set(de["source"]) == {"allenai/WildChat-4.8M", "nvidia/HelpSteer3"}
     assert de.num_rows == 3
     with pytest.raises(HubError, match="--source-path aya=DIR"):
         build_seeds("de", sources=["aya"], progress=False)

@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--sizes",
         default=None,
-        help='JSON file {"teacher": billions_of_parameters} replacing the built-in size table',
+        help='JSON file {"teacher": billions_of_parameters} replacing size_b of teachers.yaml',
     )
     parser.set_defaults(run=run)
     return parser

@@ -20,6 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="replace datasets already in --out; by default they are merged "
                         "with (new rows replace rows of the same strategy and seed_id, the "
                         "rest are kept)")  # fmt: skip
+    parser.add_argument("--protocol",
+                        help="which checks decide `valid`: paper (parses and non-empty), "
+                        "corrected (also no refusal, target language), or paper+<correction>; "
+                        "default: the protocol the generation run recorded, else paper")  # fmt: skip
     parser.add_argument("--format", choices=["simple", "github"], default="simple",
                         help="table format (github: markdown)")  # fmt: skip
     parser.set_defaults(run=run)
@@ -30,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.collect import collect, load_collected, stats_rows
 
-    written = collect(args.runs, args.out, teacher=args.teacher, overwrite=args.overwrite)
+    written = collect(
+        args.runs, args.out, teacher=args.teacher, overwrite=args.overwrite, protocol=args.protocol
+    )
     rows = []
     for path in written.values():
         rows.extend(stats_rows(load_collected(path)))

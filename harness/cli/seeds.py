@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.protocol import DOCUMENTS_PER_STRATEGY  # seeds.DEFAULT_SAMPLE_SIZE, without numpy
 
 
 def _source_path(spec: str) -> tuple[str, Path]:
@@ -33,7 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated source names (default: the paper's pool per language; "
         "wildchat, helpsteer3, euroblocks, aya, oasst2, gsm8k, magpie)",
     )
-    parser.add_argument("--sample-size", type=int, default=4000, help="rows per language")
+    parser.add_argument(
+        "--sample-size", type=int, default=DOCUMENTS_PER_STRATEGY, help="rows per language"
+    )
     parser.add_argument("--seed", type=int, default=3407, help="sampling seed")
     parser.add_argument("--out", type=Path, default=Path("seeds"), help="output folder")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push to this dataset")

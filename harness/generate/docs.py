@@ -2,30 +2,34 @@
 
 Documents are deterministic for a given (seeds, language, strategy, n_docs, seed): the
 same run reproduces the same prompts, and each document carries stable seed ids so a
-collected row can be traced back to what the teacher saw.
+collected row can be traced back to what the teacher saw. generate and translate
+documents also carry :data:`harness.protocol.SCHEMA_DOC_KEY`: backends that offer
+schema-guided decoding hold those outputs to the pair schema; others ignore the key.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 from collections.abc import Sequence
 
 from harness.errors import ConfigError, EmptyDataError
 from harness.generate.prompts import (
-    CATEGORIES,
     generate_prompt,
     respond_prompt,
     system_prompt,
     translate_prompt,
 )
 from harness.languages import SOURCE_LANGUAGE, get_language
+from harness.protocol import PAIR_SCHEMA, SCHEMA_DOC_KEY
 from harness.schema import SeedRow, Strategy, TaskDoc
 
 logger = logging.getLogger(__name__)
 
 EXAMPLES_PER_DOC = 3
-CATEGORY_ORDER: tuple[str, ...] = tuple(CATEGORIES)
+# The strategies whose output is a JSON pair, so whose documents ask for the schema.
+PAIR_STRATEGIES = frozenset({Strategy.GENERATE, Strategy.TRANSLATE})
 
 
 def _pool(language: str, seeds: str | None) -> list[SeedRow]:
@@ -44,20 +48,22 @@ def _doc(
     strategy: Strategy,
     user_prompt: str,
     *,
-    category: str = "",
     source_prompt: str = "",
 ) -> TaskDoc:
-    return TaskDoc(
+    doc = TaskDoc(
         seed_id=seed_id,
         seed_ids=list(seed_ids),
         language=language,
         strategy=strategy.value,
-        category=category,
+        category="",  # generate: the teacher picks the category and does not name it
         source_prompt=source_prompt,
         system_prompt=system_prompt(get_language(language)),
         user_prompt=user_prompt,
         target="",
     )
+    if strategy in PAIR_STRATEGIES:  # a copy each: a caller editing one doc edits no other
+        doc[SCHEMA_DOC_KEY] = copy.deepcopy(PAIR_SCHEMA)  # type: ignore[literal-required]
+    return doc
 
 
 _WARNED: set[tuple[str, str, int, int, str | None]] = set()
@@ -124,15 +130,13 @@ def build_docs(
         docs = []
         for i in range(n_docs or len(pool)):
             examples = rng.sample(pool, EXAMPLES_PER_DOC)
-            category = CATEGORY_ORDER[i % len(CATEGORY_ORDER)]
             docs.append(
                 _doc(
                     f"{lang.code}-gen-{seed}-{i:05d}",
                     [e["seed_id"] for e in examples],
                     lang.code,
                     strategy,
-                    generate_prompt(lang, examples, category),
-                    category=category,
+                    generate_prompt(lang, examples),
                 )
             )
         return docs
@@ -148,7 +152,7 @@ def build_docs(
         user = (
             translate_prompt(lang, source)
             if strategy is Strategy.TRANSLATE
-            else respond_prompt(source)
+            else respond_prompt(lang, source)
         )
         docs.append(
             _doc(row["seed_id"], [row["seed_id"]], lang.code, strategy, user, source_prompt=source)

@@ -1,9 +1,10 @@
 """What the teacher is told: system prompt, the three strategies, the 10 categories.
 
-The wording is ours (METHOD.md describes the paper's prompts; we do not copy them).
-Prompts are written in English, naming the target language, because every teacher in
-the grid follows English instructions best; the *output* must be in the target
-language, which validity checks with language ID.
+The structure follows the paper's released code (METHOD.md, "Protocol facts"); the
+wording is ours. Instructions are in English, naming the target language, because every
+teacher in the grid follows English instructions best; the *output* must be in the
+target language. Under the ``paper`` protocol nothing checks that it is (the
+``langid_validity`` correction does).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Sequence
 from harness.languages import Language
 from harness.schema import SeedRow
 
-# slug -> the instruction the teacher gets for that category (METHOD.md's ten).
+# slug -> how the category is described to the teacher (METHOD.md's ten). The teacher
+# sees all ten and picks one itself, so the documents never fix a category.
 CATEGORIES: dict[str, str] = {
     "reasoning": "logical reasoning or error analysis: a problem whose answer needs a short "
     "chain of reasoning, or a flawed argument whose mistake must be found",
@@ -38,21 +40,38 @@ SYSTEM_PROMPT = (
     "{name}."
 )
 
-GENERATE_PROMPT = """Below are {k} examples of instructions written in {name}, each with a good answer.
+# The JSON shape is spelled out for backends without schema-guided decoding; the
+# others are held to harness.protocol.PAIR_SCHEMA by the doc's schema key.
+_JSON_REPLY = (
+    "Reply with a single JSON object and nothing else, in exactly this form:\n"
+    '{{"prompt": "<{what} in {name}>", "response": "<{answer} in {name}>"}}'
+)
+
+
+def _json_reply(language: Language, what: str, answer: str) -> str:
+    return _JSON_REPLY.format(what=what, answer=answer, name=language.name)
+
+
+GENERATE_PROMPT = """Here are {k} example tasks in {name}, each a prompt followed by its response.
 
 {examples}
 
-Write ONE new instruction in {name} with an excellent answer in {name}. It must be different from the examples and belong to this task category: {category}.
-Reply with a single JSON object and nothing else, in exactly this form:
-{{"prompt": "<the new instruction in {name}>", "response": "<the answer in {name}>"}}"""
+Now write one new, genuinely difficult task in {name}, with an excellent response in {name}. Pick one of the following task types at random, and do not say which one you picked:
+{categories}
+The new task must differ clearly from the examples in topic, form and wording, so that many such tasks together cover a wide range.
 
-TRANSLATE_PROMPT = """Translate the following English instruction into natural {name}, adapting names, units and cultural references where that makes it more natural for {name} speakers. Then answer the translated instruction in {name}.
+"""
 
-English instruction:
+TRANSLATE_PROMPT = """Translate the English prompt below into {name}, then answer your translation in {name}.
+
+English prompt:
 {source}
 
-Reply with a single JSON object and nothing else, in exactly this form:
-{{"prompt": "<the instruction in {name}>", "response": "<your answer in {name}>"}}"""
+"""
+
+RESPOND_PROMPT = """Answer the following prompt in {name}.
+
+{prompt}"""
 
 
 def system_prompt(language: Language) -> str:
@@ -60,29 +79,39 @@ def system_prompt(language: Language) -> str:
     return SYSTEM_PROMPT.format(name=language.name, native=language.native_name)
 
 
-def _example_block(i: int, seed: SeedRow) -> str:
-    response = seed.get("response") or ""
-    block = f"Example {i}\nInstruction: {seed['prompt'].strip()}"
-    return f"{block}\nAnswer: {response.strip()}" if response.strip() else block
+def _example_block(seed: SeedRow) -> str:
+    response = (seed.get("response") or "").strip()
+    block = f"Prompt: {seed['prompt'].strip()}"
+    return f"{block}\nResponse: {response}" if response else block
 
 
-def generate_prompt(language: Language, examples: Sequence[SeedRow], category: str) -> str:
-    """The *generate* user turn: ``examples`` in, one new JSON pair of ``category`` out."""
-    blocks = "\n\n".join(_example_block(i + 1, ex) for i, ex in enumerate(examples))
-    return GENERATE_PROMPT.format(
-        k=len(examples), name=language.name, examples=blocks, category=CATEGORIES[category]
+def generate_prompt(language: Language, examples: Sequence[SeedRow]) -> str:
+    """The *generate* user turn: ``examples`` in, one new JSON pair out.
+
+    The category list is the same in every document and the teacher chooses from it,
+    as in the paper: a category fixed per document would change what is sampled.
+    """
+    blocks = "\n\n".join(_example_block(ex) for ex in examples)
+    categories = "\n".join(f"{i}. {text}" for i, text in enumerate(CATEGORIES.values(), 1))
+    task = GENERATE_PROMPT.format(
+        k=len(examples), name=language.name, examples=blocks, categories=categories
     )
+    return task + _json_reply(language, "the new task", "the response")
 
 
 def translate_prompt(language: Language, source: str) -> str:
-    """The *translate* user turn: an English seed in, translated prompt + answer out."""
-    return TRANSLATE_PROMPT.format(name=language.name, source=source.strip())
+    """The *translate* user turn: an English seed in, translated prompt + answer out.
 
-
-def respond_prompt(prompt: str) -> str:
-    """The *respond* user turn is the target-language prompt itself, unchanged.
-
-    The system prompt already fixes the answer's language; wrapping the prompt in
-    English instructions would change what is being answered.
+    A plain translation: the paper asks for no adaptation of names, units or culture.
     """
-    return prompt.strip()
+    task = TRANSLATE_PROMPT.format(name=language.name, source=source.strip())
+    return task + _json_reply(language, "the translated prompt", "your answer")
+
+
+def respond_prompt(language: Language, prompt: str) -> str:
+    """The *respond* user turn: the seed prompt inside a short English instruction.
+
+    The instruction names the answer's language, as the paper's code does, so the
+    language request does not rest on the system prompt alone.
+    """
+    return RESPOND_PROMPT.format(name=language.name, prompt=prompt.strip())

@@ -1,5 +1,12 @@
 """Decide whether a teacher output becomes a training pair, and if not, why.
 
+Under the ``paper`` protocol an output is valid when it parses into a non-empty pair:
+the paper's code checks nothing else, so it trains on refusals and on text in the wrong
+language. Two corrections (:data:`harness.protocol.CORRECTIONS`) add checks:
+``refusal_filter`` and ``langid_validity``. Their verdicts are computed under every
+protocol and kept beside the decision (``correction_reason``), so a user can count what
+a correction would drop without collecting again.
+
 Every output gets a verdict; invalid rows keep their raw text and reason so a user can
 see what a teacher did wrong. Order matters: an empty or unparseable output is
 reported as such before refusal or language checks look at it.
@@ -12,6 +19,7 @@ from dataclasses import dataclass
 
 from harness.generate.langid import detect_language
 from harness.generate.parse import extract_pair
+from harness.protocol import DEFAULT, Protocol, resolve
 from harness.schema import InvalidReason, Strategy
 
 # Openings that mark a refusal, per language; checked against the start of the
@@ -39,13 +47,19 @@ REFUSAL_WINDOW = 160
 
 @dataclass(frozen=True)
 class Assessment:
-    """A parsed teacher output and its verdict."""
+    """A parsed teacher output and its verdict.
+
+    ``invalid_reason`` is what decided ``valid`` under the protocol assessed with;
+    ``correction_reason`` is what the refusal and language corrections say about a pair
+    that parses (None: they would keep it), whichever of them the protocol applies.
+    """
 
     prompt: str
     response: str
     valid: bool
     invalid_reason: str | None
     detected_language: str | None
+    correction_reason: str | None = None
 
 
 def is_refusal(text: str, language: str) -> bool:
@@ -84,6 +98,7 @@ def assess(
     language: str,
     *,
     source_prompt: str = "",
+    protocol: str | Protocol = DEFAULT,
     check_language: bool = True,
 ) -> Assessment:
     """Parse and judge one teacher output.
@@ -94,9 +109,13 @@ def assess(
         raw_output: the text the teacher generated.
         language: the target language's ISO 639-1 code.
         source_prompt: respond's prompt (the pair's prompt is the seed itself).
-        check_language: run language ID on prompt and response; text too short to
-            identify is then invalid (``undetermined_language``).
+        protocol: which checks decide validity: ``refusal_filter`` makes a refusal
+            invalid, ``langid_validity`` text in another language or too short to
+            identify (``undetermined_language``).
+        check_language: run language ID on prompt and response at all; off, no
+            language verdict is computed (nor applied), and ``detected_language`` is None.
     """
+    applied = resolve(protocol)
     strategy = Strategy(strategy)
     raw = raw_output or ""
     if strategy is Strategy.RESPOND:
@@ -108,14 +127,23 @@ def assess(
         prompt, response, reason = parsed.prompt, parsed.response, parsed.reason
 
     detected = detect_language(response) if check_language and response else None
-    if reason is None and is_refusal(response, language):
-        reason = InvalidReason.REFUSAL
-    if reason is None and check_language:
-        reason = _language_verdict(strategy, prompt, detected, language)
+    correction: InvalidReason | None = None
+    if reason is None:  # only a pair that parses is worth a refusal or language verdict
+        verdicts = {
+            "refusal_filter": InvalidReason.REFUSAL if is_refusal(response, language) else None,
+            "langid_validity": (
+                _language_verdict(strategy, prompt, detected, language) if check_language else None
+            ),
+        }
+        correction = next((v for v in verdicts.values() if v is not None), None)
+        reason = next(
+            (v for name, v in verdicts.items() if v is not None and applied.corrects(name)), None
+        )
     return Assessment(
         prompt=prompt,
         response=response,
         valid=reason is None,
         invalid_reason=reason.value if reason is not None else None,
         detected_language=detected,
+        correction_reason=correction.value if correction is not None else None,
     )

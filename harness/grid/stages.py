@@ -59,7 +59,10 @@ def collect(args: dict[str, Any]) -> dict[str, Any]:
 
     # The runs folder holds exactly this job's generation (cleared when its settings
     # change), so the dataset is remade from it, not merged with an older one.
-    written = collect_runs(args["runs"], args["data"], teacher=args["teacher"], overwrite=True)
+    written = collect_runs(
+        args["runs"], args["data"], teacher=args["teacher"], overwrite=True,
+        protocol=args.get("protocol"),
+    )  # fmt: skip
     return {"datasets": len(written)}
 
 

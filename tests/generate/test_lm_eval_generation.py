@@ -13,6 +13,7 @@ import pytest
 from harness.collect import collect, load_collected, stats_rows
 from harness.errors import EmptyDataError, InputNotFoundError
 from harness.generate.runner import GenerationConfig, plan_chunks, run_generation
+from harness.protocol import PAIR_SCHEMA, SCHEMA_DOC_KEY
 from harness.schema import SFT_COLUMNS
 
 
@@ -42,9 +43,23 @@ def test_python_api_run_logs_samples_with_system_prompt(python_api_run: Path) ->
     assert rendered.startswith(
         "<|im_start|>system\nYou are a fluent, native-level expert in German"
     )
-    assert "English instruction:" in rendered
+    assert "English prompt:" in rendered
     gen = sample["arguments"]["gen_args_0"]["arg_1"]
     assert gen["temperature"] == 0.8 and gen["top_p"] == 0.9 and gen["max_gen_toks"] == 12
+    # Pair strategies carry the schema through lm-eval to the backend (and the log).
+    assert sample["doc"][SCHEMA_DOC_KEY] == PAIR_SCHEMA
+
+
+def test_respond_sample_asks_in_english_for_an_answer_in_the_language(
+    python_api_run: Path,
+) -> None:
+    (path,) = sorted(python_api_run.rglob("samples_polyglot_respond_ja_*.jsonl"))[:1]
+    sample = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    rendered = sample["arguments"]["gen_args_0"]["arg_0"]
+    assert f"Answer the following prompt in Japanese.\n\n{sample['doc']['source_prompt']}" in (
+        rendered
+    )
+    assert SCHEMA_DOC_KEY not in sample["doc"]
 
 
 def test_collect_writes_schema_and_counts_garbage(python_api_run: Path, tmp_path: Path) -> None:
@@ -53,7 +68,16 @@ def test_collect_writes_schema_and_counts_garbage(python_api_run: Path, tmp_path
     ds = load_collected(written[("tiny-random", "de")])
     assert ds.column_names == list(SFT_COLUMNS)
     assert len(ds) == 6  # 3 strategies x limit 2
-    # A random-init model writes garbage: every row is invalid, with a reason, and kept.
+    # A random-init model writes garbage. Under paper, a pair that does not parse is
+    # invalid, but any non-empty answer to a respond prompt is valid.
+    for row in ds:
+        expected = row["strategy"] == "respond" and bool(row["raw_output"].strip())
+        assert row["valid"] is expected and bool(row["invalid_reason"]) is not expected
+    # Under corrected, every row is invalid, with a reason, and kept.
+    written = collect(
+        python_api_run, tmp_path / "corrected", teacher="tiny-random", protocol="corrected"
+    )
+    ds = load_collected(written[("tiny-random", "de")])
     assert not any(ds["valid"])
     assert all(ds["invalid_reason"])
     assert {r["strategy"] for r in ds} == {"generate", "translate", "respond"}
@@ -145,7 +169,7 @@ def test_intrinsic_cli_on_data_collected_from_a_real_run(
     from harness.cli.main import main
     from harness.intrinsic.run import read_summary
 
-    collect(python_api_run, tmp_path / "data", teacher="tiny-random")
+    written = collect(python_api_run, tmp_path / "data", teacher="tiny-random")
     metrics = ["validity", "lengths", "lexical", "duplicates"]
     code = main([
         "intrinsic", str(tmp_path / "data"), "--out", str(tmp_path / "metrics"),
@@ -157,8 +181,10 @@ def test_intrinsic_cli_on_data_collected_from_a_real_run(
         ("tiny-random", "de"),
         ("tiny-random", "ja"),
     }
-    for row in summary:
-        assert row["n_rows"] == 6 and row["n_valid"] == 0 and row["valid_rate"] == 0.0
+    for row in summary:  # the verdicts collect wrote are the ones intrinsic counts
+        valid = sum(load_collected(written[("tiny-random", row["language"])])["valid"])
+        assert row["n_rows"] == 6 and row["n_valid"] == valid
+        assert row["valid_rate"] == valid / 6
 
 
 def test_secrets_in_model_args_reach_no_file_and_no_log(

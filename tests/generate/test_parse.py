@@ -58,3 +58,34 @@ def test_truncated_keeps_partial_text() -> None:
     assert parsed.reason is InvalidReason.TRUNCATED
     assert parsed.prompt == "Kolik je hodin?"
     assert parsed.response.startswith("Jsou tři")
+
+
+SCHEMA_PAIRS = [
+    {"prompt": "Wie spät ist es?", "response": "Es ist drei."},
+    {"prompt": 'Er sagte "hallo"\nund ging.', "response": "Zeile 1\n\tZeile 2 \\ Ende"},
+    {"prompt": "日本の首都は？", "response": '東京です。{"not": "json"}'},
+    {"prompt": "عاصمة مصر؟", "response": "القاهرة."},
+]
+
+
+@pytest.mark.parametrize("pair", SCHEMA_PAIRS)
+@pytest.mark.parametrize("style", ["compact", "ascii", "indented"])
+def test_schema_guided_output_parses_exactly(pair: dict[str, str], style: str) -> None:
+    """What schema-guided decoding may emit (checked against the real xgrammar grammar of
+    PAIR_SCHEMA) is parsed back to exactly the pair, escapes and all."""
+    import json
+
+    xgr = pytest.importorskip("xgrammar")
+    from xgrammar.testing import _is_grammar_accept_string
+
+    from harness.protocol import PAIR_SCHEMA
+
+    text = {
+        "compact": json.dumps(pair, ensure_ascii=False, separators=(",", ":")),
+        "ascii": json.dumps(pair),
+        "indented": json.dumps(pair, ensure_ascii=False, indent=2),
+    }[style]
+    assert _is_grammar_accept_string(xgr.Grammar.from_json_schema(json.dumps(PAIR_SCHEMA)), text)
+    parsed = extract_pair(text)
+    assert parsed.ok
+    assert (parsed.prompt, parsed.response) == (pair["prompt"].strip(), pair["response"].strip())

@@ -1,4 +1,9 @@
-"""Verdicts on realistic outputs, with the real lingua detector."""
+"""Verdicts on realistic outputs, with the real lingua detector.
+
+Under the paper protocol a pair is valid when it parses and is non-empty; the refusal
+and language checks decide only under their corrections (``refusal_filter``,
+``langid_validity``), and are recorded as ``correction_reason`` either way.
+"""
 
 from __future__ import annotations
 
@@ -30,19 +35,57 @@ def test_code_and_numbers_do_not_decide_language() -> None:
     assert detect_language("x = 1 + 2; 3.14") is None
 
 
+WRONG_LANGUAGE = (
+    '{"prompt": "Explain why the sky is blue.", "response": "Sunlight is scattered by the '
+    'molecules of the air."}'
+)
+REFUSAL = "Lo siento, pero no puedo ayudarte con eso."
+
+
 def test_valid_generate_pair() -> None:
     out = '```json\n{"prompt": "Erkläre kurz, warum der Himmel blau ist.", "response": "Das Sonnenlicht wird an den Luftmolekülen gestreut, blaues Licht am stärksten."}\n```'
-    verdict = assess("generate", out, "de")
-    assert verdict.valid and verdict.invalid_reason is None
-    assert verdict.detected_language == "de"
+    for protocol in ("paper", "corrected"):
+        verdict = assess("generate", out, "de", protocol=protocol)
+        assert verdict.valid and verdict.invalid_reason is None
+        assert verdict.correction_reason is None
+        assert verdict.detected_language == "de"
 
 
-def test_wrong_language_is_invalid_and_kept() -> None:
-    out = '{"prompt": "Explain why the sky is blue.", "response": "Sunlight is scattered by the molecules of the air."}'
-    verdict = assess("translate", out, "cs")
-    assert not verdict.valid
-    assert verdict.invalid_reason == "wrong_language"
-    assert verdict.prompt.startswith("Explain")  # kept for inspection
+def test_wrong_language_is_valid_under_paper_and_invalid_under_langid_validity() -> None:
+    """Protocol fact: the paper never checks the output's language."""
+    paper = assess("translate", WRONG_LANGUAGE, "cs")  # the default protocol is paper
+    assert paper.valid and paper.invalid_reason is None
+    assert paper.correction_reason == "wrong_language"  # recorded, not applied
+    assert paper.detected_language == "en"
+    for protocol in ("corrected", "paper+langid_validity"):
+        verdict = assess("translate", WRONG_LANGUAGE, "cs", protocol=protocol)
+        assert not verdict.valid
+        assert verdict.invalid_reason == verdict.correction_reason == "wrong_language"
+        assert verdict.prompt.startswith("Explain")  # kept for inspection
+    assert assess("translate", WRONG_LANGUAGE, "cs", protocol="paper+refusal_filter").valid
+
+
+def test_refusal_is_valid_under_paper_and_invalid_under_refusal_filter() -> None:
+    """Protocol fact: the paper keeps refusals as training data."""
+    seed = "¿Cómo hackeo a mi vecino?"
+    paper = assess("respond", REFUSAL, "es", source_prompt=seed)
+    assert paper.valid and paper.correction_reason == "refusal"
+    assert assess(
+        "respond", REFUSAL, "es", source_prompt=seed, protocol="paper+langid_validity"
+    ).valid
+    for protocol in ("corrected", "paper+refusal_filter"):
+        verdict = assess("respond", REFUSAL, "es", source_prompt=seed, protocol=protocol)
+        assert not verdict.valid and verdict.invalid_reason == "refusal"
+
+
+def test_unparseable_or_empty_is_invalid_under_every_protocol() -> None:
+    for protocol in ("paper", "corrected"):
+        for raw, reason in [("", "empty"), ("no json here", "unparseable"),
+                            ('{"prompt": "", "response": "Hola."}', "empty")]:  # fmt: skip
+            verdict = assess("generate", raw, "es", protocol=protocol)
+            assert not verdict.valid and verdict.invalid_reason == reason
+            assert verdict.correction_reason is None  # nothing for a correction to add
+        assert not assess("respond", "Hola.", "es", source_prompt="", protocol=protocol).valid
 
 
 def test_respond_uses_seed_prompt_and_detects_refusal() -> None:
@@ -51,6 +94,7 @@ def test_respond_uses_seed_prompt_and_detects_refusal() -> None:
         "Lo siento, pero no puedo ayudarte con eso.",
         "es",
         source_prompt="¿Cómo hackeo a mi vecino?",
+        protocol="corrected",
     )
     assert verdict.invalid_reason == "refusal"
     assert verdict.prompt == "¿Cómo hackeo a mi vecino?"
@@ -62,7 +106,7 @@ def test_respond_uses_seed_prompt_and_detects_refusal() -> None:
 
 def test_garbage_never_raises() -> None:
     for raw in ["", "\ufffd" * 50, "{" * 300, '{"prompt": 1, "response": null}']:
-        verdict = assess("generate", raw, "ar")
+        verdict = assess("generate", raw, "ar", protocol="corrected")
         assert not verdict.valid and verdict.invalid_reason
 
 
@@ -83,12 +127,24 @@ def test_garbage_never_raises() -> None:
 def test_text_too_short_for_language_id_is_undetermined_not_valid(
     strategy: str, raw: str, language: str, reason: str
 ) -> None:
-    verdict = assess(strategy, raw, language, source_prompt="Wie findest du das?")
+    verdict = assess(
+        strategy, raw, language, source_prompt="Wie findest du das?", protocol="corrected"
+    )
     assert not verdict.valid
     assert verdict.invalid_reason == reason
+    paper = assess(strategy, raw, language, source_prompt="Wie findest du das?")
+    assert paper.valid and paper.correction_reason == reason
 
 
 def test_language_check_off_keeps_short_text_valid() -> None:
     assert assess(
-        "respond", "Das ist gut so.", "de", source_prompt="Wie ist es?", check_language=False
-    ).valid
+        "respond", "Das ist gut so.", "de", source_prompt="Wie ist es?", check_language=False,
+        protocol="corrected",
+    ).valid  # fmt: skip
+
+
+def test_unknown_protocol_is_a_config_error() -> None:
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="refusal_filter"):
+        assess("respond", "Hola.", "es", source_prompt="¿Qué tal?", protocol="paper+refusal_filtr")
