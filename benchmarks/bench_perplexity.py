@@ -83,15 +83,23 @@ def main(n_rows: int, batch_size: int, threads: int) -> None:
         len(ids)
         for ids in tok([p + r for p, r in zip(prompts, responses, strict=True)])["input_ids"]
     ]
+    per_row = "paper+per_row_fluency"  # bucketing needs per-row losses (the paper's mode has none)
     score_perplexities(
-        model, tok, prompts[:16], responses[:16], batch_size, progress=False
+        model, tok, prompts[:16], responses[:16], batch_size, progress=False, protocol=per_row
     )  # warm-up
 
     results = {}
     for name, bucket in (("in order", False), ("bucketed", True)):
         t0 = time.perf_counter()
         res = score_perplexities(
-            model, tok, prompts, responses, batch_size, progress=False, bucket=bucket
+            model,
+            tok,
+            prompts,
+            responses,
+            batch_size,
+            progress=False,
+            bucket=bucket,
+            protocol=per_row,
         )
         results[name] = (res, time.perf_counter() - t0)
 

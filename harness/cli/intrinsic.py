@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 from harness.intrinsic.compute import METRICS as _METRICS  # stdlib-only module (plus numpy)
+from harness.intrinsic.compute import IntrinsicOptions
+from harness.intrinsic.judge import JUDGE_MAX_GEN_TOKS
+from harness.protocol import DEFAULT as DEFAULT_PROTOCOL
 
 
 def _metric_list(text: str) -> tuple[str, ...]:
@@ -46,26 +50,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="lm-eval model type of the judge (with --judge-args, instead of --judge)")  # fmt: skip
     parser.add_argument("--judge-args", default=None, help="lm-eval model_args of the judge")
     parser.add_argument("--judge-max-gen-toks", type=int, default=None,
-                        help="judge generation budget (default: the task's 1024)")  # fmt: skip
-    parser.add_argument("--no-judge-chat-template", action="store_true",
-                        help="send the judge the raw prompt (base-model judges)")  # fmt: skip
+                        help=f"judge generation budget (default and protocol: {JUDGE_MAX_GEN_TOKS}; another "
+                        "value is a deviation, recorded)")  # fmt: skip
+    parser.add_argument("--judge-chat-template", action="store_true",
+                        help=_field_help("judge_chat_template"))  # fmt: skip
+    parser.add_argument("--judge-structured-output", action=argparse.BooleanOptionalAction,
+                        default=None, help=_field_help("judge_structured_output"))  # fmt: skip
     parser.add_argument("--tokenizer", default=None,
                         help="tokenizer for lengths (paper: allenai/Olmo-3-1025-7B); default: the "
                         "reference LM's")  # fmt: skip
     parser.add_argument("--benchmarks-dir", default=None,
                         help="benchmark JSONL folder <dir>/<benchmark>/<config>/*.jsonl for contamination")  # fmt: skip
-    parser.add_argument(
-        "--batch-size", type=int, default=8, help="rows per forward pass (default 8)"
-    )
+    parser.add_argument("--batch-size", type=int, default=8, help="judge batch size (default 8)")
+    parser.add_argument("--fluency-batch-size", type=int, default=8,
+                        help=_field_help("fluency_batch_size") + " (default 8)")  # fmt: skip
     parser.add_argument("--max-length", type=int, default=16384,
                         help="perplexity context length (default and paper: 16384)")  # fmt: skip
     parser.add_argument(
-        "--limit", type=int, default=None, help="use only each dataset's first N rows"
-    )
+        "--limit", type=int, default=None,
+        help="use only each dataset's first N rows (a deviation, recorded)",
+    )  # fmt: skip
+    parser.add_argument("--all-rows", action="store_true", help=_field_help("all_rows"))
+    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL,
+                        help=_field_help("protocol") + f" (default: {DEFAULT_PROTOCOL})")  # fmt: skip
     parser.add_argument("--device", default=None, help="torch / lm-eval device, e.g. cuda:0 or cpu")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
     return parser
+
+
+def _field_help(name: str) -> str:
+    """The one copy of a field's documentation: its IntrinsicOptions metadata."""
+    return next(f.metadata["help"] for f in fields(IntrinsicOptions) if f.name == name)
 
 
 def _judge_spec(args: argparse.Namespace) -> str | None:
@@ -93,11 +109,15 @@ def run(args: argparse.Namespace) -> int:
         reference_lm=args.reference_lm,
         judge=_judge_spec(args),
         judge_max_gen_toks=args.judge_max_gen_toks,
-        judge_chat_template=not args.no_judge_chat_template,
+        judge_chat_template=args.judge_chat_template,
+        judge_structured_output=args.judge_structured_output,
         tokenizer=args.tokenizer,
         batch_size=args.batch_size,
+        fluency_batch_size=args.fluency_batch_size,
         max_length=args.max_length,
         limit=args.limit,
+        all_rows=args.all_rows,
+        protocol=args.protocol,
         benchmarks_dir=args.benchmarks_dir,
         device=args.device,
     )

@@ -1,14 +1,17 @@
 """What each intrinsic metric computes from one dataset, and which options it depends on.
 
 :mod:`harness.intrinsic.run` owns caching and the summary; this module owns the
-metrics' inputs (valid rows only, except validity), their models (loaded once per run
-and shared by every dataset) and their cache parameters: everything that changes a
-metric's value must appear in :func:`params_for`, or a rerun would serve a stale cache.
+metrics' inputs, their models (loaded once per run and shared by every dataset) and
+their cache parameters: everything that changes a metric's value must appear in
+:func:`params_for`, or a rerun would serve a stale cache.
+
+Every metric but validity is measured on the protocol's balanced subsample of the valid
+rows (:mod:`harness.intrinsic.subsample`); validity and the language-match rate describe
+the collection, so they count every row.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -17,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, EmptyDataError
+from harness.intrinsic.subsample import select_rows
+from harness.protocol import DEFAULT as DEFAULT_PROTOCOL
+from harness.protocol import INTRINSIC_SUBSAMPLE, resolve
 from harness.schema import fingerprint_content, read_collected
 
 METRICS: tuple[str, ...] = (
@@ -44,10 +50,26 @@ class IntrinsicOptions:
         metadata={"help": "judge as an lm-eval spec 'hf:pretrained=Unbabel/M-Prometheus-14B'"},
     )
     judge_max_gen_toks: int | None = field(
-        default=None, metadata={"help": "judge generation budget (task default 1024)"}
+        default=None,
+        metadata={
+            "help": "judge generation budget (protocol: 2,048 new tokens; another value is "
+            "a deviation, recorded)"
+        },
+    )
+    judge_structured_output: bool | None = field(
+        default=None,
+        metadata={
+            "help": "decode judgements under the score-first JSON schema; None: on where the "
+            "judge's backend offers it (hf, vllm, local-/openai-chat-completions); off is a "
+            "deviation, recorded"
+        },
     )
     judge_chat_template: bool = field(
-        default=True, metadata={"help": "apply the judge's chat template"}
+        default=False,
+        metadata={
+            "help": "wrap the judge prompt in the judge's chat template with a judge system "
+            "prompt (the protocol sends it raw; a deviation, recorded)"
+        },
     )
     tokenizer: str | None = field(
         default=None,
@@ -55,31 +77,75 @@ class IntrinsicOptions:
             "help": "tokenizer for lengths (paper: the OLMo-3 tokenizer); default: the reference LM's"
         },
     )
-    batch_size: int = field(default=8, metadata={"help": "rows per forward pass"})
+    batch_size: int = field(default=8, metadata={"help": "judge batch size (lm-eval)"})
+    fluency_batch_size: int = field(
+        default=8,
+        metadata={
+            "help": "rows per perplexity forward pass; under the paper's batch-mean fluency "
+            "every row gets its batch's value, so this changes the values"
+        },
+    )
     embed_batch_size: int = field(default=64, metadata={"help": "texts per embedding batch"})
     max_length: int = field(default=16384, metadata={"help": "perplexity context (paper: 16,384)"})
     limit: int | None = field(
-        default=None, metadata={"help": "use only each dataset's first N rows"}
+        default=None,
+        metadata={"help": "use only each dataset's first N rows (a deviation, recorded)"},
+    )
+    all_rows: bool = field(
+        default=False,
+        metadata={
+            "help": f"measure every valid row instead of the protocol's balanced subsample "
+            f"of {INTRINSIC_SUBSAMPLE:,} (a deviation, recorded)"
+        },
     )
     benchmarks_dir: str | None = field(
         default=None,
         metadata={"help": "benchmark data <dir>/<benchmark>/<config>/*.jsonl for contamination"},
     )
     device: str | None = field(default=None, metadata={"help": "torch / lm-eval device"})
+    protocol: str = field(
+        default=DEFAULT_PROTOCOL,
+        metadata={
+            "help": "paper (fluency as a batch mean, an unparseable judgement scores 1), "
+            "corrected, or paper+<correction>... (per_row_fluency, "
+            "exclude_unparseable_judgements)"
+        },
+    )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "protocol", resolve(self.protocol).name)
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown or not self.metrics:
             raise ConfigError(
                 f"unknown metric(s) {unknown or '(none given)'}: choose from {', '.join(METRICS)}"
             )
-        for name in ("batch_size", "embed_batch_size", "max_length"):
+        for name in ("batch_size", "fluency_batch_size", "embed_batch_size", "max_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be >= 1, got {self.limit}")
         if self.judge_max_gen_toks is not None and self.judge_max_gen_toks < 1:
             raise ConfigError(f"judge_max_gen_toks must be >= 1, got {self.judge_max_gen_toks}")
+        if self.judge_structured_output and self.judge and self.judge_backend() is None:
+            raise ConfigError(
+                f"structured output is not available for the judge's model type "
+                f"{self.judge.partition(':')[0]!r}: use hf, vllm, local-chat-completions or "
+                "openai-chat-completions, or turn it off (--no-judge-structured-output)"
+            )
+
+    def judge_backend(self) -> str | None:
+        """Our schema-guided ``polyglot-*`` type wrapping the judge's, or None where none exists."""
+        from harness.autoload import structured_type
+        from harness.intrinsic.judge import parse_model_spec
+
+        return structured_type(parse_model_spec(self.judge)[0]) if self.judge else None
+
+    @property
+    def judge_structured(self) -> bool:
+        """Whether the judge decodes under the schema (``judge_structured_output`` resolved)."""
+        if self.judge_structured_output is None:
+            return self.judge_backend() is not None
+        return self.judge_structured_output
 
 
 def fingerprint_file(path: Path) -> str:
@@ -99,13 +165,15 @@ class DatasetRows:
     n_rows: int
     valid: list[bool]
     detected: list[str | None]
-    index: list[int]  # positions of the valid rows
-    prompts: list[str]  # valid rows only, from here on
+    index: list[int]  # positions of the measured rows (the valid rows of the subsample)
+    prompts: list[str]  # measured rows only, from here on
     responses: list[str]
     path: Path
 
     @classmethod
-    def read(cls, path: Path, language: str, *, limit: int | None = None) -> DatasetRows:
+    def read(
+        cls, path: Path, language: str, *, limit: int | None = None, all_rows: bool = False
+    ) -> DatasetRows:
         """Read the needed columns with pyarrow (no ``datasets`` cache files written).
 
         The schema is enforced on read: a ``valid`` column of NaN or nulls once counted
@@ -116,18 +184,17 @@ class DatasetRows:
             SchemaError: a column of the SFT schema is missing, mistyped, null where it
                 must not be, or not UTF-8.
         """
-        cols = ["prompt", "response", "valid", "detected_language"]
+        cols = ["prompt", "response", "valid", "detected_language", "strategy"]
         table = read_collected(path, cols)
         if table.num_rows == 0:
             raise EmptyDataError(f"{path} holds no rows: re-collect this dataset or remove it")
         table = table.to_pydict()
-        n = len(table["valid"]) if limit is None else min(limit, len(table["valid"]))
-        valid = list(table["valid"][:n])
-        index = [i for i in range(n) if valid[i]]
+        selection = select_rows(table, limit=limit, all_rows=all_rows)
+        n, index = selection.n_rows, selection.index
         return cls(
             language=language,
             n_rows=n,
-            valid=valid,
+            valid=list(table["valid"][:n]),
             detected=table["detected_language"][:n],
             index=index,
             prompts=[table["prompt"][i] or "" for i in index],
@@ -177,10 +244,15 @@ class Resources:
         def load() -> Any:
             from lm_eval.api.registry import get_model
 
+            from harness.autoload import register_models
             from harness.intrinsic.judge import parse_model_spec
 
-            model, args = parse_model_spec(self.options.judge or "")
-            extra = {"batch_size": self.options.batch_size, "device": self.options.device}
+            o = self.options
+            model, args = parse_model_spec(o.judge or "")
+            extra: dict[str, Any] = {"batch_size": o.batch_size, "device": o.device}
+            if o.judge_structured:
+                register_models()  # also with POLYGLOT_HARNESS_AUTOLOAD=0
+                model = o.judge_backend() or model
             return get_model(model).create_from_arg_string(args, extra)
 
         return self._get("judge", load)
@@ -237,28 +309,83 @@ def _benchmark_files(benchmarks_dir: str, language: str) -> list[Path]:
     return files
 
 
-def params_for(metric: str, options: IntrinsicOptions, language: str) -> dict[str, Any]:
-    """Everything that changes a metric's value: the cache key's second half."""
+def protocol_params(metric: str, protocol: str) -> dict[str, Any]:
+    """The cache parameters a metric takes from the protocol (empty: none).
+
+    Only metrics whose values differ between protocols carry them, so switching protocol
+    recomputes those and reuses every other cache.
+    """
+    rule = resolve(protocol)
+    if metric == "fluency":
+        return {"per_row": rule.corrects("per_row_fluency")}
+    if metric == "judge":
+        excluded = rule.corrects("exclude_unparseable_judgements")
+        return {"unparseable": "excluded" if excluded else "scored_1"}
+    return {}
+
+
+def params_for(
+    metric: str, options: IntrinsicOptions, language: str, rows_key: str | None = None
+) -> dict[str, Any]:
+    """Everything that changes a metric's value: the cache key's second half.
+
+    ``rows_key`` is :attr:`~harness.intrinsic.subsample.Selection.key`, the rows measured; validity counts every row.
+    """
     params: dict[str, Any] = {"limit": options.limit}
+    if metric != "validity":
+        params["rows"] = rows_key
+    params |= protocol_params(metric, options.protocol)
     if metric == "diversity":
         params["embedder"] = options.embedder
     elif metric == "lengths":
         params["tokenizer"] = options.tokenizer or options.reference_lm
     elif metric == "fluency":
         params |= {"reference_lm": options.reference_lm, "max_length": options.max_length}
+        if not params["per_row"]:  # a row's value is its batch's: the batching matters
+            params["batch_size"] = options.fluency_batch_size
     elif metric == "judge":
-        from harness.intrinsic.rubrics import rubric_for
+        from harness.intrinsic.judge import JUDGE_MAX_GEN_TOKS
+        from harness.intrinsic.rubrics import prompt_fingerprint
 
         params |= {
             "judge": options.judge,
-            "max_gen_toks": options.judge_max_gen_toks,
+            "max_gen_toks": options.judge_max_gen_toks or JUDGE_MAX_GEN_TOKS,
             "chat_template": options.judge_chat_template,
-            "rubric": hashlib.sha256(rubric_for(language).encode()).hexdigest()[:12],
+            "structured": options.judge_structured,
+            "prompt": prompt_fingerprint(language),
         }
     elif metric == "contamination" and options.benchmarks_dir:
         files = _benchmark_files(options.benchmarks_dir, language)
         params["benchmarks"] = [fingerprint_file(p) for p in files]
     return params
+
+
+def row_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters one row's value depends on: what resumed or reused rows must match.
+
+    Which rows are measured, and how unparseable judgements count, do not change what a
+    judge wrote for a row, so judgements outlive a new subsample or protocol.
+    """
+    return {k: v for k, v in params.items() if k not in ("limit", "rows", "unparseable")}
+
+
+def deviations(metric: str, options: IntrinsicOptions) -> dict[str, Any]:
+    """Options of this metric's run that the protocol fixes otherwise (recorded with it)."""
+    from harness.intrinsic.judge import JUDGE_MAX_GEN_TOKS
+
+    found: dict[str, Any] = {}
+    if options.limit is not None:
+        found["limit"] = options.limit
+    if metric != "validity" and options.all_rows:
+        found["all_rows"] = True
+    if metric == "judge":
+        if options.judge_chat_template:
+            found["judge_chat_template"] = True
+        if options.judge and not options.judge_structured:
+            found["judge_structured_output"] = False
+        if options.judge_max_gen_toks not in (None, JUDGE_MAX_GEN_TOKS):
+            found["judge_max_gen_toks"] = options.judge_max_gen_toks
+    return found
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -272,6 +399,7 @@ def _texts(data: DatasetRows) -> list[str]:
 
 Result = tuple[dict[str, Any], dict[str, list] | None]
 Resume = tuple[Path, str]  # (progress file, key) of a resumable metric
+Reuse = dict[int, str]  # raw judge outputs by row position, judged under the same settings
 JUDGE_CHUNK_ROWS = 64  # rows judged per lm-eval call: the most a kill can cost
 
 
@@ -340,7 +468,14 @@ def _fluency(data: DatasetRows, res: Resources) -> Result:
     model, tok = res.reference()
     o = res.options
     result = score_perplexities(
-        model, tok, data.prompts, data.responses, o.batch_size, o.max_length, progress=False
+        model,
+        tok,
+        data.prompts,
+        data.responses,
+        o.fluency_batch_size,
+        o.max_length,
+        progress=False,
+        protocol=o.protocol,
     )
     values = {
         "perplexity": result.mean,
@@ -350,30 +485,35 @@ def _fluency(data: DatasetRows, res: Resources) -> Result:
     return values, {"row_index": data.index, "perplexity": result.values}
 
 
-def _judge(data: DatasetRows, res: Resources, resume: Resume | None = None) -> Result:
-    from harness.intrinsic.judge import judge_dataset, summarize_judgements
+def _judge(
+    data: DatasetRows, res: Resources, resume: Resume | None = None, reuse: Reuse | None = None
+) -> Result:
+    from harness.intrinsic.judge import counted_score, judge_dataset, summarize_judgements
 
     o = res.options
     results = []
-    if data.index:  # the task judges valid rows in order, so the first k docs are ours
+    if data.index:
         results = judge_dataset(
             data.path,
-            res.judge(),
+            res.judge,  # loaded only if some row is neither resumed nor reused
             batch_size=o.batch_size,
-            limit=len(data.index) if o.limit is not None else None,
+            rows=data.index,
             gen_kwargs={"max_gen_toks": o.judge_max_gen_toks} if o.judge_max_gen_toks else None,
             apply_chat_template=o.judge_chat_template,
+            protocol=o.protocol,
             progress_file=resume[0] if resume else None,
             progress_key=resume[1] if resume else "",
             chunk_size=JUDGE_CHUNK_ROWS,
+            reuse=reuse,
         )
     rows = {
         "row_index": [r.row_index for r in results],
-        "rubric_score": [r.score for r in results],
+        "rubric_score": [counted_score(r.score, o.protocol) for r in results],
+        "rubric_parsed": [r.parsed for r in results],
         "rubric_feedback": [r.feedback for r in results],
         "judge_raw_output": [r.raw_output for r in results],
     }
-    return dict(summarize_judgements(results)), rows
+    return dict(summarize_judgements(results, o.protocol)), rows
 
 
 def _contamination(data: DatasetRows, res: Resources) -> Result:
@@ -404,13 +544,20 @@ _COMPUTE = {
 
 
 def compute_metric(
-    metric: str, data: DatasetRows, res: Resources, *, resume: Resume | None = None
+    metric: str,
+    data: DatasetRows,
+    res: Resources,
+    *,
+    resume: Resume | None = None,
+    reuse: Reuse | None = None,
 ) -> Result:
     """Dataset-level values and per-row columns (keyed by ``row_index``) of one metric.
 
     ``resume`` is ``(file, key)``: where the judge saves each finished chunk of rows, and
-    what those rows were judged under, so a killed run re-judges only the rest.
+    what those rows were judged under, so a killed run re-judges only the rest. ``reuse``
+    holds raw judgements of a cache whose rows match (:func:`row_params`), computed under
+    another rule for unparseable judgements: rescored, not re-judged.
     """
     if metric == "judge":
-        return _judge(data, res, resume)
+        return _judge(data, res, resume, reuse)
     return _COMPUTE[metric](data, res)

@@ -2,33 +2,50 @@
 
 Judging runs as the ``polyglot_judge`` lm-eval task over a collected dataset, so any
 lm-eval backend (``hf``, ``vllm``, API models) can be the judge with no code of ours per
-backend. The parser is deliberately strict (METHOD.md: "unparseable judgements are
-counted, not guessed"): a judgement is either one JSON object with an integer score
-1-5, or text ending in exactly one ``[RESULT] n`` / ``Score: n``. Anything else, say a
-score of 4.5, two results, a trailing remark, or Arabic-Indic digits, has score ``None``
-and is counted in the parse rate, because picking "the most likely number" out of a
-rambling judgement would put the parser's opinion into the metric.
+backend. As the paper ran it (METHOD.md, "Protocol facts"), shared by both protocols:
+the prompt goes raw (no chat template, no system prompt; chat-only API backends get it
+as the one user message), the judge samples with the model's own settings, up to
+:data:`JUDGE_MAX_GEN_TOKS` new tokens, and each document carries
+:data:`harness.protocol.SCHEMA_DOC_KEY` so that backends with schema-guided decoding
+hold the output to :data:`~harness.intrinsic.rubrics.JUDGE_SCHEMA` (score first).
+
+The parser is deliberately strict: a judgement is either one JSON object with an
+integer score 1-5, or text ending in exactly one ``[RESULT] n`` / ``Score: n``. Anything
+else, say a score of 4.5, two results, a trailing remark, or Arabic-Indic digits, is
+unparseable, because picking "the most likely number" out of a rambling judgement would
+put the parser's opinion into the metric. What an unparseable judgement counts as is the
+protocol's: the paper scores it 1 (the lowest score) and keeps it in the mean; the
+``exclude_unparseable_judgements`` correction counts it and leaves it out of the mean.
+Either way the parse rate is reported beside the mean.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, InputNotFoundError
 from harness.files import append_jsonl, read_records
+from harness.intrinsic.rubrics import JUDGE_SCHEMA, MAX_SCORE, MIN_SCORE
+from harness.protocol import SCHEMA_DOC_KEY, Protocol, resolve
 from harness.schema import DATA_FILE, read_collected
 
 logger = logging.getLogger(__name__)
 
 TASK_NAME = "polyglot_judge"
-MIN_SCORE, MAX_SCORE = 1, 5
+# The paper's judge may write up to a few thousand tokens (METHOD.md, "Protocol facts");
+# the task YAML's max_gen_toks holds the same number (a test keeps them equal).
+JUDGE_MAX_GEN_TOKS = 2048
+UNPARSEABLE_SCORE = MIN_SCORE  # what the paper counts an unparseable judgement as
+# lm-eval backends that only take chat messages: the raw prompt goes as one user turn.
+_CHAT_ONLY_BACKENDS = ("LocalChatCompletion", "AnthropicChat")
 
 # The whole output is one JSON object, optionally inside a single ``` / ```json fence.
 _FENCE = re.compile(r"^```[A-Za-z]*[ \t]*\n(?P<body>.*)\n[ \t]*```$", re.DOTALL)
@@ -119,19 +136,41 @@ def parse_judgement(text: str | None) -> Judgement:
     return Judgement(_valid_score(int(final.group("score"))), feedback)
 
 
-def summarize_judgements(results: Sequence[JudgeResult]) -> dict[str, float | int]:
-    """Dataset-level numbers: mean score over parsed judgements and the parse rate.
+def excludes_unparseable(protocol: str | Protocol | None = None) -> bool:
+    """Whether ``protocol`` leaves unparseable judgements out of the mean (else: score 1)."""
+    return resolve(protocol).corrects("exclude_unparseable_judgements")
 
-    The mean excludes unparseable rows rather than scoring them, so the parse rate must
-    be read next to it: a judge that parses 10% of the time has an unreliable mean.
+
+def counted_score(score: int | None, protocol: str | Protocol | None = None) -> int | None:
+    """The score a judgement counts with: its own, or for an unparseable one (``None``)
+    :data:`UNPARSEABLE_SCORE` under the paper's rule and ``None`` under the correction.
     """
-    scores = [r.score for r in results if r.score is not None]
+    if score is not None or excludes_unparseable(protocol):
+        return score
+    return UNPARSEABLE_SCORE
+
+
+def summarize_judgements(
+    results: Sequence[JudgeResult], protocol: str | Protocol | None = None
+) -> dict[str, float | int]:
+    """Dataset-level numbers: the mean score under ``protocol``'s rule and the parse rate.
+
+    Under the paper's rule an unparseable judgement counts as a 1, which pulls the mean
+    down by how often the judge breaks format; under ``exclude_unparseable_judgements``
+    it is left out, so the mean is over parsed judgements only. Either way the parse
+    rate belongs next to the mean: a judge that parses 10% of the time has an
+    unreliable mean under both rules.
+    """
+    rule = resolve(protocol)
+    counted = [counted_score(r.score, rule) for r in results]
+    scores = [s for s in counted if s is not None]
     n = len(results)
+    n_parsed = sum(r.score is not None for r in results)
     return {
         "rubric_score": sum(scores) / len(scores) if scores else math.nan,
-        "judge_parse_rate": len(scores) / n if n else math.nan,
+        "judge_parse_rate": n_parsed / n if n else math.nan,
         "n_judged": n,
-        "n_unparseable": n - len(scores),
+        "n_unparseable": n - n_parsed,
     }
 
 
@@ -152,18 +191,26 @@ def resolve_data_file(data_path: str | Path) -> Path:
     return path
 
 
-def load_judge_docs(data_path: str | Path, *, include_invalid: bool = False) -> list[dict]:
+def load_judge_docs(
+    data_path: str | Path,
+    *,
+    include_invalid: bool = False,
+    protocol: str | Protocol | None = None,
+) -> list[dict]:
     """The judge task's documents: one per (valid) row, carrying its row position.
 
     Invalid rows are skipped by default because intrinsic metrics are computed on valid
     rows only and judging an empty or wrong-language response costs judge time for a
-    known answer.
+    known answer. Each document also carries the judgement schema under
+    :data:`~harness.protocol.SCHEMA_DOC_KEY` (for schema-guided backends) and the
+    protocol's name (for the task's own metric, which scores unparseable rows by it).
 
     Raises:
         InputNotFoundError: no dataset there.
         SchemaError: the file breaks the collected schema (e.g. nulls in ``valid``).
     """
     path = resolve_data_file(data_path)
+    name = resolve(protocol).name
     columns = ["prompt", "response", "language", "seed_id", "valid"]
     table = read_collected(path, columns).to_pydict()
     docs = []
@@ -177,6 +224,8 @@ def load_judge_docs(data_path: str | Path, *, include_invalid: bool = False) -> 
                 "language": table["language"][i],
                 "prompt": table["prompt"][i] or "",
                 "response": table["response"][i] or "",
+                "protocol": name,
+                SCHEMA_DOC_KEY: copy.deepcopy(JUDGE_SCHEMA),  # one each: docs are edited
             }
         )
     return docs
@@ -214,16 +263,19 @@ def judge_dataset(
     *,
     batch_size: int | str = 1,
     limit: int | None = None,
+    rows: Sequence[int] | None = None,
     gen_kwargs: dict[str, Any] | None = None,
-    apply_chat_template: bool = True,
+    apply_chat_template: bool = False,
     include_invalid: bool = False,
     system_instruction: str | None = None,
     device: str | None = None,
+    protocol: str | Protocol | None = None,
     progress_file: str | Path | None = None,
     progress_key: str = "",
     chunk_size: int = 64,
+    reuse: Mapping[int, str] | None = None,
 ) -> list[JudgeResult]:
-    """Judge every valid row of one collected dataset with any lm-eval backend.
+    """Judge the valid rows of one collected dataset with any lm-eval backend.
 
     Runs lm-eval's ``simple_evaluate`` on the ``polyglot_judge`` task (the task reads the
     dataset from ``metadata["judge_data"]``) with samples logged, then parses each
@@ -236,62 +288,69 @@ def judge_dataset(
 
     Args:
         data_path: A ``data.parquet`` or the folder holding it.
-        model: lm-eval model name (``"hf"``, ``"vllm"``, ...) or an ``LM`` instance.
+        model: lm-eval model name (``"hf"``, ``"vllm"``, ...), an ``LM`` instance, or a
+            function returning one, called only if some row still needs judging. The
+            schema reaches the decoder on our ``polyglot-*`` types (``polyglot-hf``...),
+            which the intrinsic stage picks for the judge where one exists.
         model_args: lm-eval model args, e.g. ``"pretrained=Unbabel/M-Prometheus-14B"``.
         batch_size: lm-eval batch size (``"auto"`` allowed).
         limit: Judge only the first ``limit`` documents.
-        gen_kwargs: Overrides of the task's greedy generation settings, e.g.
-            ``{"max_gen_toks": 512}``.
-        apply_chat_template: Wrap the prompt in the judge's chat template (M-Prometheus
-            and other instruct judges expect it).
+        rows: Judge only the rows at these positions of the file (the intrinsic
+            subsample); ``None``: every (valid) row.
+        gen_kwargs: Overrides of the protocol's sampling, e.g. ``{"max_gen_toks": 512}``.
+        apply_chat_template: Wrap the prompt in the judge's chat template with a judge
+            system prompt (not the protocol's, which sends the prompt raw). Chat-only API
+            backends always get the prompt as one user message, without a system prompt
+            unless this is set.
         include_invalid: Also judge rows marked invalid at collection.
-        system_instruction: System prompt; defaults to Prometheus's judge persona when a
-            chat template is applied.
+        system_instruction: System prompt with the chat template; defaults to
+            Prometheus's judge persona when ``apply_chat_template`` is set.
         device: lm-eval's device (``"cpu"``, ``"cuda:0"``); the backend's default if None.
+        protocol: Protocol whose rule the task's own ``judge_score`` metric follows.
         progress_file: JSONL of finished judgements to resume from and append to.
         progress_key: What the judgements depend on (judge, rubric, data, settings);
             records written under another key are discarded, never reused.
         chunk_size: Rows judged (and saved) per lm-eval call when resuming is on.
+        reuse: Raw outputs of rows already judged under the same settings, by row
+            position (a cache computed under another protocol's rule): not judged again.
 
     Returns:
         One :class:`JudgeResult` per judged row, in row order.
     """
-    from harness.intrinsic.rubrics import JUDGE_SYSTEM_PROMPT
-
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     path = resolve_data_file(data_path)
-    docs = load_judge_docs(path, include_invalid=include_invalid)
+    name = resolve(protocol).name
+    task_docs = load_judge_docs(path, include_invalid=include_invalid, protocol=name)
+    docs = task_docs
+    if rows is not None:
+        wanted_rows = set(rows)
+        docs = [doc for doc in docs if doc["row_index"] in wanted_rows]
     docs = docs if limit is None else docs[:limit]
     if not docs:
         logger.warning("%s has no rows to judge", path)
         return []
     done = _load_progress(Path(progress_file), progress_key) if progress_file else {}
-    todo = [pos for pos, doc in enumerate(docs) if doc["row_index"] not in done]
+    for doc in docs:
+        if reuse and doc["row_index"] in reuse and doc["row_index"] not in done:
+            done[doc["row_index"]] = _result(doc, reuse[doc["row_index"]])
+    todo = [doc for doc in docs if doc["row_index"] not in done]
     if len(todo) < len(docs):
         logger.info("judge of %s: %d rows already judged, %d to go", path, len(done), len(todo))
     if todo:
-        from lm_eval.api.registry import get_model
-        from lm_eval.tasks import TaskManager
-
-        from harness.paths import tasks_path
-
-        if isinstance(model, str):  # loaded once, shared by every chunk
-            model = get_model(model).create_from_arg_string(
-                model_args, {"batch_size": batch_size, "device": device}
-            )
+        lm = _load_judge(model, model_args, batch_size=batch_size, device=device)
+        settings = {"do_sample": True, **model_sampling(lm), **(gen_kwargs or {})}
+        chat = apply_chat_template or _chat_only(lm)
         if system_instruction is None and apply_chat_template:
+            from harness.intrinsic.rubrics import JUDGE_SYSTEM_PROMPT
+
             system_instruction = JUDGE_SYSTEM_PROMPT
-        manager = TaskManager(
-            include_path=str(tasks_path()),
-            include_defaults=False,
-            metadata={"judge_data": str(path), "judge_include_invalid": include_invalid},
-        )
+        manager = _task_manager(path, include_invalid, name)
+        # ``samples`` positions index the task's documents: every (valid) row, file order.
+        position = {doc["row_index"]: i for i, doc in enumerate(task_docs)}
         step = chunk_size if progress_file else len(todo)
-        for chunk in _chunks(todo, step):
-            for result in _judge_chunk(
-                model, manager, chunk, gen_kwargs, apply_chat_template, system_instruction
-            ):
+        for chunk in _chunks([position[doc["row_index"]] for doc in todo], step):
+            for result in _judge_chunk(lm, manager, chunk, settings, chat, system_instruction):
                 done[result.row_index] = result
                 if progress_file:
                     append_jsonl(progress_file, {"key": progress_key, **_record(result)})
@@ -303,6 +362,53 @@ def judge_dataset(
     return results
 
 
+def model_sampling(lm: Any) -> dict[str, Any]:
+    """The judge's default sampling: the model's own temperature (METHOD.md "Protocol facts").
+
+    lm-eval's ``hf`` backend turns a missing temperature into 0.0, which ``generate``
+    rejects when sampling; a ``transformers`` model's generation config supplies its own
+    (its top_p and top_k apply by themselves). Other backends sample at temperature 1.0
+    with their defaults otherwise.
+    """
+    config = getattr(getattr(lm, "model", None), "generation_config", None)
+    temperature = getattr(config, "temperature", None)
+    if isinstance(temperature, (int, float)) and temperature > 0:
+        return {"temperature": float(temperature)}
+    return {"temperature": 1.0}
+
+
+def _chat_only(lm: Any) -> bool:
+    return any(cls.__name__ in _CHAT_ONLY_BACKENDS for cls in type(lm).__mro__)
+
+
+def _load_judge(model: Any, model_args: str, *, batch_size: int | str, device: str | None) -> Any:
+    if isinstance(model, str):
+        from lm_eval.api.registry import get_model
+
+        return get_model(model).create_from_arg_string(
+            model_args, {"batch_size": batch_size, "device": device}
+        )
+    if callable(model) and not hasattr(model, "generate_until"):
+        return model()  # a factory: the model loads only when rows remain to judge
+    return model
+
+
+def _task_manager(path: Path, include_invalid: bool, protocol: str) -> Any:
+    from lm_eval.tasks import TaskManager
+
+    from harness.paths import tasks_path
+
+    return TaskManager(
+        include_path=str(tasks_path()),
+        include_defaults=False,
+        metadata={
+            "judge_data": str(path),
+            "judge_include_invalid": include_invalid,
+            "protocol": protocol,
+        },
+    )
+
+
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -312,7 +418,7 @@ def _judge_chunk(
     lm: Any,
     manager: Any,
     positions: list[int],
-    gen_kwargs: dict[str, Any] | None,
+    gen_kwargs: dict[str, Any],
     apply_chat_template: bool,
     system_instruction: str | None,
 ) -> list[JudgeResult]:
@@ -351,24 +457,10 @@ def _load_progress(path: Path, key: str) -> dict[int, JudgeResult]:
         logger.info("%s was written for other data or judge settings: judging afresh", path)
         path.unlink(missing_ok=True)
         return {}
-    done = {}
-    for r in records:
-        judgement = parse_judgement(r.get("raw_output"))
-        done[int(r["row_index"])] = JudgeResult(
-            row_index=int(r["row_index"]),
-            seed_id=str(r.get("seed_id", "")),
-            language=str(r.get("language", "")),
-            score=judgement.score,
-            feedback=judgement.feedback,
-            raw_output=str(r.get("raw_output") or ""),
-        )
-    return done
+    return {int(r["row_index"]): _result(r, str(r.get("raw_output") or "")) for r in records}
 
 
-def _to_result(sample: dict[str, Any]) -> JudgeResult:
-    doc = sample["doc"]
-    resps = sample.get("resps") or [[""]]
-    raw = resps[0][0] if resps and resps[0] else ""
+def _result(doc: Mapping[str, Any], raw: str) -> JudgeResult:
     judgement = parse_judgement(raw)
     return JudgeResult(
         row_index=int(doc["row_index"]),
@@ -378,3 +470,8 @@ def _to_result(sample: dict[str, Any]) -> JudgeResult:
         feedback=judgement.feedback,
         raw_output=raw,
     )
+
+
+def _to_result(sample: dict[str, Any]) -> JudgeResult:
+    resps = sample.get("resps") or [[""]]
+    return _result(sample["doc"], resps[0][0] if resps and resps[0] else "")

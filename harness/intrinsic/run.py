@@ -13,10 +13,15 @@ Layout under ``out_dir``::
     <teacher>/<lang>/<metric>_rows.parquet    per-row values, where a metric has them
     <teacher>/<lang>/.judge.partial.jsonl     judgements of an unfinished judge run (resume)
     summary.jsonl                             one row per (teacher, language)
-    rows.parquet                              per valid row: perplexity, rubric, lengths
+    rows.parquet                              per measured row: perplexity, rubric, lengths
 
-Metrics are computed on valid rows only (the rows a student is trained on); validity
-and the language-match rate are counted on all rows.
+Metrics are computed on the protocol's balanced subsample of the valid rows (the rows a
+student is trained on; :mod:`harness.intrinsic.compute`); validity and the language-match
+rate are counted on all rows. Every summary row records the protocol (with the run's
+deviations from it), the subsample size and its rows per strategy. Caches of metrics
+whose values differ between protocols (fluency, the judge's mean) are keyed on the
+protocol's rule, so switching protocol never serves the other rule's value; judgements
+themselves are rescored from the cache, not re-judged.
 """
 
 from __future__ import annotations
@@ -37,32 +42,40 @@ from harness.intrinsic.compute import (
     DatasetRows,
     IntrinsicOptions,
     Resources,
+    Reuse,
     check_models,
     compute_metric,
+    deviations,
     fingerprint_file,
     missing_requirement,
     params_for,
+    protocol_params,
+    row_params,
 )
+from harness.intrinsic.subsample import Selection, select_rows
 from harness.jsonl import read_jsonl
+from harness.protocol import resolve
 from harness.schema import DATA_FILE, read_collected
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: protocol-keyed fluency and judge, subsampled rows
 SUMMARY_FILE = "summary.jsonl"
 ROWS_FILE = "rows.parquet"
 
 # Summary keys in table order; metric caches contribute the values.
 SUMMARY_KEYS: tuple[str, ...] = (
-    "teacher", "language", "n_rows", "n_valid", "valid_rate", "language_match_rate",
+    "teacher", "language", "n_rows", "n_valid", "subsample_size", "valid_rate",
+    "language_match_rate",
     "prompt_diversity", "response_diversity", "perplexity", "rubric_score",
     "judge_parse_rate", "prompt_length", "response_length", "duplicate_rate",
-    "near_duplicate_rate", "contamination_rate",
+    "near_duplicate_rate", "contamination_rate", "protocol",
 )  # fmt: skip
-_SUMMARY_COLUMNS = ["teacher", "seed_id", "valid"]  # what the summary reads of each dataset
+# What the summary reads of each dataset.
+_SUMMARY_COLUMNS = ["teacher", "seed_id", "valid", "strategy"]
 ROW_COLUMNS: tuple[str, ...] = (
     "teacher", "language", "seed_id", "row_index", "perplexity", "rubric_score",
-    "rubric_feedback", "prompt_length", "response_length",
+    "rubric_parsed", "rubric_feedback", "prompt_length", "response_length",
 )  # fmt: skip
 
 
@@ -184,11 +197,13 @@ def compute_intrinsic(
     todo: list[tuple[DatasetRef, str, str, dict[str, Any], str]] = []
     cached = 0
     for ref in datasets:
-        read_collected(ref.path, _SUMMARY_COLUMNS)  # a broken file fails now, not at the end
+        # A broken file fails now, not at the end; the rows measured are known before work.
+        table = read_collected(ref.path, _SUMMARY_COLUMNS).to_pydict()
+        rows_key = select_rows(table, limit=options.limit, all_rows=options.all_rows).key
         folder = out / ref.teacher_slug / ref.language
         input_fp = fingerprint_file(ref.path)
         for metric in plan:
-            params = params_for(metric, options, ref.language)
+            params = params_for(metric, options, ref.language, rows_key)
             key = _cache_key(input_fp, metric, params)
             old = _read_cache(folder / f"{metric}.json")
             if old is not None and old.get("key") == key:
@@ -204,17 +219,27 @@ def compute_intrinsic(
             bar.set_postfix_str(f"{ref.name} {metric}")
             folder = out / ref.teacher_slug / ref.language
             if loaded is None or loaded[0] != ref:
-                loaded = (ref, DatasetRows.read(ref.path, ref.language, limit=options.limit))
+                data = DatasetRows.read(
+                    ref.path, ref.language, limit=options.limit, all_rows=options.all_rows
+                )
+                loaded = (ref, data)
             partial = folder / f".{metric}.partial.jsonl"
-            resume_key = _cache_key(input_fp, metric, {**params, "limit": None})
+            row_key = _cache_key(input_fp, metric, row_params(params))
             values, rows = compute_metric(
-                metric, loaded[1], resources, resume=(partial, resume_key)
+                metric,
+                loaded[1],
+                resources,
+                resume=(partial, row_key),
+                reuse=_reusable_judgements(folder, row_key) if metric == "judge" else None,
             )
             record = {
                 "metric": metric,
                 "key": key,
+                "row_key": row_key,
                 "input": input_fp,
                 "params": params,
+                "protocol": options.protocol,
+                "deviations": deviations(metric, options),
                 "values": values,
             }
             _write_cache(folder, metric, record, rows)
@@ -223,22 +248,61 @@ def compute_intrinsic(
             logger.info("computed %s for %s", metric, ref.name)
             bar.update()
     logger.info("intrinsic: %d computed, %d cached", computed, cached)
-    summary = write_summary(datasets, out, limit=options.limit)
+    summary = write_summary(datasets, out, options=options)
     return summary
 
 
-def _dataset_summary(ref: DatasetRef, folder: Path, limit: int | None) -> tuple[dict, list[dict]]:
+def _reusable_judgements(folder: Path, row_key: str) -> Reuse | None:
+    """Raw judgements of the judge cache in ``folder``, if judged as ours would be.
+
+    A cache computed under the other protocol's rule for unparseable judgements (or on
+    another subsample) holds judgements this run would make too: they are rescored, so
+    switching protocol costs no judge time.
+    """
+    import pyarrow.parquet as pq
+
+    record = _read_cache(folder / "judge.json")
+    rows_file = folder / "judge_rows.parquet"
+    if record is None or record.get("row_key") != row_key or not rows_file.is_file():
+        return None
+    table = pq.read_table(rows_file)
+    if (table.schema.metadata or {}).get(b"polyglot_cache_key") != str(record["key"]).encode():
+        return None
+    cols = table.to_pydict()
+    return dict(zip(cols["row_index"], cols["judge_raw_output"], strict=True))
+
+
+def _usable(
+    record: dict[str, Any], metric: str, selection: Selection, options: IntrinsicOptions
+) -> str | None:
+    """Why a cache on the current input cannot join this summary, or None if it can."""
+    params = record.get("params", {})
+    if params.get("limit") != options.limit:
+        return "computed with another --limit"
+    if metric != "validity" and params.get("rows") != selection.key:
+        return "computed on other rows (subsample or --all-rows)"
+    wanted = protocol_params(metric, options.protocol)
+    if any(params.get(k) != v for k, v in wanted.items()):
+        return f"computed under another protocol than {options.protocol}"
+    return None
+
+
+def _dataset_summary(
+    ref: DatasetRef, folder: Path, options: IntrinsicOptions
+) -> tuple[dict, list[dict]]:
     """Summary row and per-row records of one dataset from its valid caches."""
     import pyarrow.parquet as pq
 
     table = read_collected(ref.path, _SUMMARY_COLUMNS).to_pydict()
-    n = len(table["valid"]) if limit is None else min(limit, len(table["valid"]))
+    selection = select_rows(table, limit=options.limit, all_rows=options.all_rows)
+    n = selection.n_rows
     teachers = {t for t in table["teacher"][:n] if t}
     summary: dict[str, Any] = {
         "teacher": teachers.pop() if len(teachers) == 1 else ref.teacher_slug,
         "language": ref.language,
         "n_rows": n,
         "n_valid": sum(bool(v) for v in table["valid"][:n]),
+        **selection.record(),
     }
     per_row: dict[int, dict[str, Any]] = {
         i: {
@@ -247,21 +311,23 @@ def _dataset_summary(ref: DatasetRef, folder: Path, limit: int | None) -> tuple[
             "seed_id": table["seed_id"][i],
             "row_index": i,
         }
-        for i in range(n)
-        if table["valid"][i]
+        for i in selection.index
     }
     input_fp = fingerprint_file(ref.path)
+    found: dict[str, Any] = {}  # the deviations of the caches joined
     for metric in METRICS:
         record = _read_cache(folder / f"{metric}.json")
         if record is None:
             continue
-        if record.get("input") != input_fp or record.get("params", {}).get("limit") != limit:
-            logger.warning(
-                "ignoring the %s cache of %s: computed on another input file or --limit",
-                metric,
-                ref.name,
-            )
+        why = (
+            "computed on another input file"
+            if record.get("input") != input_fp
+            else _usable(record, metric, selection, options)
+        )
+        if why:
+            logger.warning("ignoring the %s cache of %s: %s", metric, ref.name, why)
             continue
+        found |= record.get("deviations") or {}
         summary.update(record.get("values", {}))
         rows_file = folder / f"{metric}_rows.parquet"
         if rows_file.is_file():
@@ -275,23 +341,27 @@ def _dataset_summary(ref: DatasetRef, folder: Path, limit: int | None) -> tuple[
             for j, i in enumerate(cols.pop("row_index")):
                 if i in per_row:
                     per_row[i].update({k: v[j] for k, v in cols.items()})
+    summary["protocol"] = resolve(options.protocol).record(found)
     return summary, list(per_row.values())
 
 
 def write_summary(
-    datasets: Sequence[DatasetRef], out_dir: Path, *, limit: int | None = None
+    datasets: Sequence[DatasetRef], out_dir: Path, *, options: IntrinsicOptions | None = None
 ) -> Path:
     """Join the caches into ``summary.jsonl`` and ``rows.parquet``; returns the summary path.
 
-    Any cache computed on the current input file counts, whatever run wrote it, so a
-    metric computed alone later joins the ones computed before.
+    Any cache computed on the current input file, rows and protocol counts, whatever run
+    wrote it, so a metric computed alone later joins the ones computed before; a cache of
+    the other protocol's fluency or judge rule is left out (with a warning).
     """
+    options = options or IntrinsicOptions()
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     summaries, rows = [], []
     for ref in datasets:
-        summary, per_row = _dataset_summary(ref, out_dir / ref.teacher_slug / ref.language, limit)
+        folder = out_dir / ref.teacher_slug / ref.language
+        summary, per_row = _dataset_summary(ref, folder, options)
         summaries.append({k: summary.get(k) for k in SUMMARY_KEYS} | summary)
         rows.extend(per_row)
     text = "".join(json.dumps(_jsonable(s), ensure_ascii=False) + "\n" for s in summaries)
@@ -301,7 +371,8 @@ def write_summary(
     schema = pa.schema(
         [(c, pa.string()) for c in ("teacher", "language", "seed_id")]
         + [("row_index", pa.int64()), ("perplexity", pa.float64()), ("rubric_score", pa.int64()),
-           ("rubric_feedback", pa.string()), ("prompt_length", pa.int64()), ("response_length", pa.int64())]
+           ("rubric_parsed", pa.bool_()), ("rubric_feedback", pa.string()),
+           ("prompt_length", pa.int64()), ("response_length", pa.int64())]
     )  # fmt: skip
     table = pa.table(columns, schema=schema)
     atomic_write(out_dir / ROWS_FILE, lambda p: pq.write_table(table, p))
@@ -323,7 +394,8 @@ def format_table(summaries: Sequence[dict[str, Any]]) -> str:
     from tabulate import tabulate
 
     cols = [
-        ("teacher", "teacher"), ("language", "lang"), ("n_valid", "valid"), ("valid_rate", "valid%"),
+        ("teacher", "teacher"), ("language", "lang"), ("n_valid", "valid"),
+        ("subsample_size", "measured"), ("valid_rate", "valid%"),
         ("language_match_rate", "lang%"), ("prompt_diversity", "p_div"), ("response_diversity", "r_div"),
         ("perplexity", "ppl"), ("rubric_score", "rubric"), ("judge_parse_rate", "parsed%"),
         ("prompt_length", "p_len"), ("response_length", "r_len"), ("duplicate_rate", "dup%"),

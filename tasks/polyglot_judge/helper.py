@@ -5,11 +5,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.intrinsic.judge import load_judge_docs, parse_judgement
+from harness.intrinsic.judge import counted_score, load_judge_docs, parse_judgement
 from harness.intrinsic.rubrics import judge_prompt
 
 
-def load(judge_data: str | None = None, judge_include_invalid: bool = False, **_: Any) -> Any:
+def load(
+    judge_data: str | None = None,
+    judge_include_invalid: bool = False,
+    protocol: str | None = None,
+    **_: Any,
+) -> Any:
     """The ``custom_dataset``: lm-eval passes the task metadata (and --metadata) as kwargs."""
     import datasets
 
@@ -18,11 +23,10 @@ def load(judge_data: str | None = None, judge_include_invalid: bool = False, **_
             "polyglot_judge needs the dataset to judge: "
             '--metadata \'{"judge_data": "<teacher>/<lang>/data.parquet"}\''
         )
-    docs = load_judge_docs(judge_data, include_invalid=bool(judge_include_invalid))
-    columns = ("row_index", "seed_id", "language", "prompt", "response")
-    return datasets.DatasetDict(
-        {"test": datasets.Dataset.from_dict({c: [d[c] for d in docs] for c in columns})}
+    docs = load_judge_docs(
+        judge_data, include_invalid=bool(judge_include_invalid), protocol=protocol
     )
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:
@@ -30,12 +34,16 @@ def doc_to_text(doc: dict[str, Any]) -> str:
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
+    """The row's score under the doc's protocol: unparseable is 1 (paper) or NaN (excluded)."""
     judgement = parse_judgement(results[0] if results else "")
-    score = float(judgement.score) if judgement.score is not None else math.nan
-    return {"judge_score": score, "parse_rate": float(judgement.parsed)}
+    score = counted_score(judgement.score, doc.get("protocol"))
+    return {
+        "judge_score": float(score) if score is not None else math.nan,
+        "parse_rate": float(judgement.parsed),
+    }
 
 
 def nanmean(items: list[float]) -> float:
-    """Mean over parsed judgements only; unparseable ones show in ``parse_rate``."""
+    """Mean over the counted judgements; excluded (NaN) ones show in ``parse_rate``."""
     kept = [x for x in items if not math.isnan(x)]
     return sum(kept) / len(kept) if kept else math.nan
