@@ -1,13 +1,17 @@
 """``polyglot-harness leaderboard``: print the tables and write leaderboard.md.
 
 When the grid's ``costs.json`` sits beside ``scores.jsonl``, the measured GPU-hours to
-benchmark each teacher follow the score tables.
+benchmark each teacher follow the score tables; with the bootstrap's ``intervals.jsonl``
+and ``ranks.json`` there, cells show 95 % intervals and teachers that are not ordered
+apart share a rank; ``predicted.jsonl`` rows get a section of their own.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from harness.naming import LEADERBOARD_MD
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -17,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="print leaderboard tables from scores.jsonl and write leaderboard.md",
         description="Tables per teacher (average and per language) and per student family; "
         "cells with an ill-conditioned PGR gap are marked. A costs.json beside the scores "
-        "(written by `polyglot-harness run`) adds each teacher's measured GPU-hours.",
+        "(written by `polyglot-harness run`) adds each teacher's measured GPU-hours; the "
+        "bootstrap's intervals.jsonl and ranks.json add intervals and tie groups.",
     )
     parser.add_argument("scores_path", nargs="?", metavar="SCORES", help="same as --scores")
     parser.add_argument(
@@ -34,6 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="comma-separated columns to tabulate: pg_score, pgr, z_score, headroom_gain, student_score",
     )
     parser.add_argument(
+        "--sort",
+        default="value",
+        choices=["value", "headroom"],
+        help="value: each table by its own column (default); headroom: every table by "
+        "headroom gain, which stays well-conditioned where PGR is not",
+    )
+    parser.add_argument(
         "--tablefmt", default="simple", help="tabulate format for the terminal (default: simple)"
     )
     parser.set_defaults(run=run)
@@ -47,7 +59,13 @@ def run(args: argparse.Namespace) -> int:
     from harness.errors import ConfigError, HarnessError
     from harness.files import atomic_write_text, check_out_file
     from harness.score.pgscore import read_scores
-    from harness.score.tables import VALUES, leaderboard, read_costs
+    from harness.score.tables import (
+        VALUES,
+        leaderboard,
+        read_costs,
+        read_intervals,
+        read_predicted,
+    )
 
     if args.scores_path:
         args.scores = args.scores_path
@@ -56,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     out = (
         Path(args.out)
         if args.out
-        else (scores if scores.is_dir() else scores.parent) / "leaderboard.md"
+        else (scores if scores.is_dir() else scores.parent) / LEADERBOARD_MD
     )
     try:
         if not values:
@@ -66,9 +84,15 @@ def run(args: argparse.Namespace) -> int:
         check_out_file(out)
         rows = read_scores(args.scores)
         hours = read_costs(args.scores)
-        terminal = leaderboard(rows, tablefmt=args.tablefmt, values=values)
+        shown = {
+            "values": values,
+            "intervals": read_intervals(args.scores, rows),
+            "sort": args.sort,
+            "predicted": read_predicted(args.scores),
+        }
+        terminal = leaderboard(rows, tablefmt=args.tablefmt, **shown)
         terminal += _costs(hours, args.tablefmt)
-        markdown = leaderboard(rows, tablefmt="github", values=values) + _costs(hours, "github")
+        markdown = leaderboard(rows, tablefmt="github", **shown) + _costs(hours, "github")
     except HarnessError as exc:
         print(f"polyglot-harness leaderboard: {exc}", file=sys.stderr)
         return 2

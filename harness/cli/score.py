@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from harness.naming import INTERVALS_FILE, RANKS_FILE
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,6 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="protocol the inputs must have recorded (paper, corrected, paper+<correction>...); "
         "default: any one protocol, which every score row then names",
     )
+    parser.add_argument(
+        "--replicates",
+        type=int,
+        default=1000,
+        help="bootstrap replicates for the intervals and rank stability (0: none; default 1000)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.set_defaults(run=run)
     return parser
 
@@ -73,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         policy = GapPolicy(k=args.gap_k, floor=args.gap_floor, ceiling=args.ceiling)
         if args.protocol is not None:
             resolve(args.protocol)  # a typo fails before any input is read
-        extrinsic = read_extrinsic(args.extrinsic)
+        unknown: list = []  # results of tasks no benchmark record claims: named, not dropped
+        extrinsic = read_extrinsic(args.extrinsic, unknown=unknown)
         intrinsic = read_intrinsic(args.intrinsic) if args.intrinsic else None
         rows = score_run(extrinsic, intrinsic, policy=policy, protocol=args.protocol)
     except HarnessError as exc:
@@ -85,11 +95,24 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"polyglot-harness score: cannot write into {out}: {exc}", file=sys.stderr)
         return 2
+    written = [scores_path, robustness_path]
+    if args.replicates > 0:
+        from harness.score.bootstrap import bootstrap_run
+
+        try:  # intervals resample lm-eval's per-item outputs and the intrinsic rows
+            bootstrap_run(extrinsic, intrinsic, out=out, replicates=args.replicates,
+                          seed=args.seed, policy=policy)  # fmt: skip
+        except HarnessError as exc:
+            print(f"polyglot-harness score: intervals: {exc}", file=sys.stderr)
+            return 2
+        written += [out / INTERVALS_FILE, out / RANKS_FILE]
     ill = sum(r.pgr_ill_conditioned for r in rows)
     protocol = rows[0].protocol or "unrecorded"
     print(
         f"scored {len(rows)} students under protocol {protocol} "
         f"({ill} with an ill-conditioned PGR gap)"
     )
-    print(f"wrote {scores_path} and {robustness_path}")
+    for task in unknown:
+        print(f"not scored (no benchmark record claims it): {task}")
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -21,14 +21,17 @@ from typing import Any
 from harness.evaluate.run import MANIFEST
 from harness.files import atomic_write_text
 from harness.grid.stages import UNTRAINED
+from harness.naming import COSTS_FILE, LEADERBOARD_MD, PUBLISHED, SCORES_FILE, SUMMARY_FILE
 
 logger = logging.getLogger(__name__)
 
 REPORT = "grid_report.json"  # what was scored, and what was left out and why
 
 
-def _extrinsic_rows(evals: list[str]) -> tuple[list[Any], list[dict[str, Any]], list[str]]:
-    """(rows, untrained students, missing evaluation folders)."""
+def _extrinsic_rows(
+    evals: list[str], unknown: list[Any]
+) -> tuple[list[Any], list[dict[str, Any]], list[str]]:
+    """(rows, untrained students, missing evaluation folders); unscorable tasks to ``unknown``."""
     from harness.score import read_extrinsic
 
     rows, untrained, missing = [], [], []
@@ -36,7 +39,7 @@ def _extrinsic_rows(evals: list[str]) -> tuple[list[Any], list[dict[str, Any]], 
         if (folder / UNTRAINED).is_file():
             untrained.append(json.loads((folder / UNTRAINED).read_text(encoding="utf-8")))
         elif (folder / MANIFEST).is_file():
-            rows += read_extrinsic(folder)
+            rows += read_extrinsic(folder, unknown=unknown)
         else:
             missing.append(str(folder))
     return rows, untrained, missing
@@ -74,14 +77,16 @@ def _scorable(rows: list[Any]) -> tuple[list[Any], list[str]]:
 def score(args: dict[str, Any]) -> dict[str, Any]:
     from harness.errors import EmptyDataError
     from harness.score import read_intrinsic, score_run, write_scores
+    from harness.score.bootstrap import bootstrap_run
     from harness.score.pgscore import GapPolicy, teacher_key
     from harness.score.robustness import ROBUSTNESS_FILE, alpha_sweep, write_robustness
 
     out = Path(args["out"])
-    rows, untrained, missing = _extrinsic_rows(args["evals"])
+    unknown: list[Any] = []
+    rows, untrained, missing = _extrinsic_rows(args["evals"], unknown)
     rows += _as_students(rows, untrained)
     rows, unanchored = _scorable(rows)
-    summaries = [Path(m) / "summary.jsonl" for m in args["metrics"]]
+    summaries = [Path(m) / SUMMARY_FILE for m in args["metrics"]]
     intrinsic = [r for s in summaries if s.is_file() for r in read_intrinsic(s)]
     scored_cells = {
         (teacher_key(r.teacher), r.target_language) for r in rows if r.role == "student"
@@ -97,11 +102,14 @@ def score(args: dict[str, Any]) -> dict[str, Any]:
         k=args["score"].get("gap_k", 2.0), floor=args["score"].get("gap_floor", 0.02)
     )
     scored = score_run(rows, intrinsic or None, policy=policy, protocol=args.get("protocol"))
-    write_scores(scored, out / "scores.jsonl")
+    write_scores(scored, out / SCORES_FILE)
     write_robustness(alpha_sweep(scored), out / ROBUSTNESS_FILE)
+    bootstrap_run(rows, intrinsic or None, out=out, policy=policy,
+                  replicates=int(args["score"].get("replicates", 1000)),
+                  seed=int(args["score"].get("seed", 0)))  # fmt: skip
     # One intrinsic summary for the whole grid: what `publish` and `analyze` read.
     lines = [s.read_text(encoding="utf-8") for s in summaries if s.is_file()]
-    atomic_write_text(Path(args["root"]) / "metrics" / "summary.jsonl", "".join(lines))
+    atomic_write_text(Path(args["root"]) / "metrics" / SUMMARY_FILE, "".join(lines))
     report = {
         "scored": len(scored),
         "untrained_students": untrained,
@@ -109,9 +117,10 @@ def score(args: dict[str, Any]) -> dict[str, Any]:
         "students_without_anchors": unanchored,
         "intrinsic_outside_scored_cells": sorted(f"{r.teacher}/{r.language}" for r in outside),
         "protocol": args.get("protocol"),
+        "tasks_not_scored": [str(u) for u in unknown],
     }
     atomic_write_text(out / REPORT, json.dumps(report, indent=1) + "\n")
-    for what in ("missing_evaluations", "students_without_anchors"):
+    for what in ("missing_evaluations", "students_without_anchors", "tasks_not_scored"):
         if report[what]:
             logger.warning("score: %s: %s", what.replace("_", " "), report[what])
     return {"scored": len(scored)}
@@ -122,17 +131,20 @@ def leaderboard(args: dict[str, Any]) -> dict[str, Any]:
     from harness.grid.costs import format_summary, teacher_gpu_hours
     from harness.grid.records import GridPaths, cost_records
     from harness.score import read_scores
-    from harness.score.tables import cost_table
+    from harness.score.tables import cost_table, read_intervals, read_predicted
     from harness.score.tables import leaderboard as render
 
     scores = read_scores(args["scores"])
     records = cost_records(GridPaths(Path(args["root"])))
     hours = teacher_gpu_hours(records)
-    text = render(scores, tablefmt="github", values=("pg_score", "headroom_gain"))
+    text = render(
+        scores, tablefmt="github", values=("pg_score", "headroom_gain"),
+        intervals=read_intervals(args["scores"], scores), predicted=read_predicted(args["scores"]),
+    )  # fmt: skip
     text += "\n" + cost_table(hours, tablefmt="github") + "\n"
     out = Path(args["scores"])
-    atomic_write_text(out / "leaderboard.md", text)
-    atomic_write_text(out / "costs.json", json.dumps(hours, indent=1) + "\n")
+    atomic_write_text(out / LEADERBOARD_MD, text)
+    atomic_write_text(out / COSTS_FILE, json.dumps(hours, indent=1) + "\n")
     atomic_write_text(out / "costs.txt", format_summary(records) + "\n")
     return {}
 
@@ -144,7 +156,7 @@ def publish(args: dict[str, Any]) -> dict[str, Any]:
     inputs = [p for p in args["inputs"] if Path(p).exists()]
     report = push(PublishConfig(inputs=inputs, **args["publish"]))
     summary = report.summary()
-    atomic_write_text(Path(args["root"]) / "scores" / "published.json",
+    atomic_write_text(Path(args["root"]) / "scores" / PUBLISHED,
                       json.dumps({"summary": summary}, indent=1) + "\n")  # fmt: skip
     return {}
 

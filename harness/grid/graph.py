@@ -34,7 +34,17 @@ from typing import Any
 from harness.evaluate.run import MANIFEST
 from harness.grid.executors import Resources
 from harness.grid.spec import SEED_TRAINED, GridSpec, StudentEntry, TeacherEntry, stage_settings
-from harness.naming import eval_run_name, slug, student_run_name
+from harness.naming import (
+    DATA_FILE,
+    LEADERBOARD_MD,
+    PUBLISHED,
+    RUN_RECORD,
+    SCORES_FILE,
+    SUMMARY_FILE,
+    eval_run_name,
+    slug,
+    student_run_name,
+)
 
 REFERENCE_TEACHER = "gold-seeds"  # the "teacher" of a seed-trained reference's data
 
@@ -120,7 +130,8 @@ class _Builder:
             f"generate/{t}/{lang}", "generate",
             {"teacher": teacher.name, "model": teacher.model, "model_args": teacher.model_args,
              "language": lang, "strategies": list(self.spec.strategies),
-             "generation": stage_settings(self.spec, self.spec.generation), "runs": runs},
+             "generation": stage_settings(self.spec, {**self.spec.generation, **teacher.generation}),
+             "runs": runs},
             [runs], **meta,
         )  # fmt: skip
         data = self.path("data", t, lang)
@@ -128,13 +139,13 @@ class _Builder:
             f"collect/{t}/{lang}", "collect",
             {"teacher": teacher.name, "language": lang, "runs": runs, "data": self.path("data"),
              "protocol": self.spec.protocol},
-            [str(Path(data) / "data.parquet")], [gen], **meta,
+            [str(Path(data) / DATA_FILE)], [gen], **meta,
         )  # fmt: skip
         metrics = self.path("metrics", t, lang)
         self.add(
             f"intrinsic/{t}/{lang}", "intrinsic",
             {"data": data, "out": metrics, "options": stage_settings(self.spec, self.spec.intrinsic)},
-            [str(Path(metrics) / "summary.jsonl")], [col], **meta,
+            [str(Path(metrics) / SUMMARY_FILE)], [col], **meta,
         )  # fmt: skip
         return col
 
@@ -153,7 +164,7 @@ class _Builder:
                 f"reference_data/{lang}", "reference_data",
                 {"language": lang, "out": ref_data,
                  "seeds": self.spec.generation.get("seeds")},
-                [str(Path(ref_data) / "data.parquet")], language=lang,
+                [str(Path(ref_data) / DATA_FILE)], language=lang,
             )  # fmt: skip
             # references/, not students/: publish pushes students/ as student models
             run = self.path("references", student_run_name(family.name, REFERENCE_TEACHER, lang))
@@ -162,7 +173,7 @@ class _Builder:
                 {"dataset": ref_data, "family": family.name, "out": self.path("references"),
                  "family_def": _family_def(family), "train": self.train_args(family),
                  "run_dir": run},
-                [str(Path(run) / "polyglot_run.json")], [data_job], **meta,
+                [str(Path(run) / RUN_RECORD)], [data_job], **meta,
             )]  # fmt: skip
             source = {"student_run": run}
         else:
@@ -233,26 +244,25 @@ def compile_grid(spec: GridSpec) -> list[Job]:
                     b.student_jobs(teacher, lang, family, collected[(teacher.name, lang)])
                 )
     scores = b.path("scores")
-    teachers = [{"name": t.name, "size_b": t.size_b, "family": t.family} for t in spec.teachers]
     score = b.add(
         "score", "score",
-        {"root": str(b.root), "out": scores, "score": spec.score, "teachers": teachers,
+        {"root": str(b.root), "out": scores, "score": spec.score,
          "metrics": [b.jobs[k].args["out"] for k in intrinsic],
          "evals": [b.jobs[k].args["out"] for k in evaluations],
          "families": [f.name for f in spec.students], "languages": list(spec.languages),
          "protocol": spec.protocol},
-        [str(Path(scores) / "scores.jsonl")], soft_deps=[*intrinsic, *evaluations],
+        [str(Path(scores) / SCORES_FILE)], soft_deps=[*intrinsic, *evaluations],
     )  # fmt: skip
     board = b.add(
         "leaderboard", "leaderboard",
-        {"root": str(b.root), "scores": scores, "teachers": teachers},
-        [str(Path(scores) / "leaderboard.md")], [score],
+        {"root": str(b.root), "scores": scores},
+        [str(Path(scores) / LEADERBOARD_MD)], [score],
     )  # fmt: skip
     if spec.publish is not None:
         b.add(
             "publish", "publish",
             {"root": str(b.root), "publish": spec.publish,
              "inputs": [b.path(p) for p in ("data", "students", "scores", "metrics", "evals")]},
-            [str(Path(scores) / "published.json")], [board],
+            [str(Path(scores) / PUBLISHED)], [board],
         )  # fmt: skip
     return list(b.jobs.values())

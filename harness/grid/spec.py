@@ -54,6 +54,8 @@ TOP_LEVEL = (
     "generation", "intrinsic", "train", "evaluation", "score", "publish", "resources",
     "executor", "executor_options", "retries", "protocol",
 )  # fmt: skip
+# gap rule of the scorer, then the bootstrap's replicates (0: no intervals) and seed
+SCORE_KEYS = ("gap_k", "gap_floor", "replicates", "seed")
 SEED_TRAINED = "seed-trained"  # a family's reference: its base fine-tuned on gold seed pairs
 
 
@@ -92,8 +94,7 @@ class TeacherEntry:
     name: str
     model: str
     model_args: dict[str, Any]
-    size_b: float | None = None
-    family: str | None = None
+    generation: dict[str, Any] = field(default_factory=dict)  # GenerationConfig overrides
 
 
 @dataclass(frozen=True)
@@ -152,12 +153,15 @@ def _teacher(entry: Any, index: int, registry: str | None) -> TeacherEntry:
             name=spec.name,
             model=spec.backend,
             model_args=parse_model_args(spec.lm_eval_model_args()),
-            size_b=spec.size_b,
-            family=spec.family,
         )
     entry = _mapping(entry, where)
-    valid = {"name", "model", "model_args", "size_b", "family"}
+    valid = {"name", "model", "model_args", "generation"}
     for key in entry:
+        if key in ("size_b", "family"):  # one teacher table: analysis reads teachers.yaml
+            raise ConfigError(
+                f"{where}: {key!r} belongs in a teachers.yaml entry (name it with the grid's "
+                "'registry:' and list the teacher by name), not in the grid file"
+            )
         if key not in valid:
             raise _unknown(where, key, valid)
     for key in ("name", "model"):
@@ -175,10 +179,12 @@ def _teacher(entry: Any, index: int, registry: str | None) -> TeacherEntry:
     for value in args.values():
         if is_embedded(str(value)):
             check_embedded(str(value))
-    return TeacherEntry(
-        name=entry["name"], model=entry["model"], model_args=args,
-        size_b=entry.get("size_b"), family=entry.get("family"),
-    )  # fmt: skip
+    from harness.generate.runner import GenerationConfig
+
+    generation = _stage_section(entry.get("generation"), f"{where}.generation", GenerationConfig,
+                                _GRID_OWNED["generation"])  # fmt: skip
+    return TeacherEntry(name=entry["name"], model=entry["model"], model_args=args,
+                        generation=generation)  # fmt: skip
 
 
 def _student(entry: Any, index: int) -> StudentEntry:
@@ -277,6 +283,10 @@ def _check_stage_values(spec: GridSpec) -> None:
     )  # fmt: skip
     from harness.train.config import TrainConfig
 
+    for teacher in spec.teachers:  # the grid's generation section with a teacher's overrides
+        if teacher.generation:
+            checks += ((f"teachers ({teacher.name}).generation", lambda t=teacher: GenerationConfig(
+                **stage_settings(spec, {**spec.generation, **t.generation}))),)  # fmt: skip
     for family in spec.students:  # the grid's train section with each family's overrides
         checks += ((f"train ({family.name})",
                     lambda f=family: TrainConfig(**stage_settings(spec, {**spec.train, **f.train}))),)  # fmt: skip
@@ -335,8 +345,11 @@ def parse_grid(data: Any, *, source: str = "<memory>", base_dir: Path | None = N
         raise ConfigError(f"{source}: 'retries' must be a whole number >= 0, got {retries!r}")
     score = _mapping(data.get("score"), "score")
     for key in score:
-        if key not in ("gap_k", "gap_floor"):
-            raise _unknown("score", key, ("gap_k", "gap_floor"))
+        if key not in SCORE_KEYS:
+            raise _unknown("score", key, SCORE_KEYS)
+        value = score[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{source}: score.{key}: expected a number >= 0, got {value!r}")
     publish = data.get("publish")
     if publish is not None:
         from harness.publish.run import PublishConfig

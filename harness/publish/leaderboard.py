@@ -11,7 +11,10 @@ The check runs before anything is pushed (:func:`check_conflicts`).
 
 Measured costs (``gpu_hours``, ``cpu_hours``, ``wall_hours`` from the grid's
 ``costs.json``) ride on each row of a teacher but are not score values: like the
-lineage links they may change on a re-publish without ``--force``.
+lineage links they may change on a re-publish without ``--force``. So do the bootstrap's
+interval and rank fields (:data:`harness.score.tables.INTERVAL_FIELDS`): they describe
+the uncertainty of a published value, a rerun with more replicates refines them, and
+the card and the Space show them beside the values.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HubError, InputNotFoundError
 from harness.publish.cards import leaderboard_card, space_card
@@ -28,6 +31,9 @@ from harness.publish.datasets import PushedDataset
 from harness.publish.models import PushedModel
 from harness.publish.plan import LEADERBOARD_FILE, PlannedRepo, RepoNames
 from harness.publish.session import HubSession
+
+if TYPE_CHECKING:
+    from harness.score.tables import Intervals
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +45,7 @@ LINEAGE: tuple[str, ...] = (
 # Row field -> costs.json key: hours measured to benchmark the row's teacher.
 COSTS: dict[str, str] = {"gpu_hours": "gpu_h", "cpu_hours": "cpu_h", "wall_hours": "wall_h"}
 HOURS_DIGITS = 4  # 0.36 s: finer than any job's overhead, short enough to read
-Key = tuple[str, str, str, str]
+Key = tuple[str, str, str, str, str]
 
 
 def space_folder() -> Path:
@@ -74,12 +80,17 @@ def row_key(row: Mapping[str, Any]) -> Key:
         str(row["language"]),
         family_key(str(row["student_family"])),
         str(row.get("harness_version")),
+        str(row.get("protocol")),  # rows of two protocols are two claims, never one replaced
     )
 
 
 def _values(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields a published claim consists of: not lineage links, not measured costs."""
-    return {k: v for k, v in row.items() if k not in LINEAGE and k not in COSTS}
+    """The fields a published claim consists of: not lineage, costs or intervals."""
+    from harness.score.tables import INTERVAL_FIELDS
+
+    return {
+        k: v for k, v in row.items() if k not in LINEAGE and k not in COSTS and k not in INTERVAL_FIELDS
+    }  # fmt: skip
 
 
 def teacher_costs(
@@ -111,13 +122,17 @@ def build_rows(
     results_repo: str | None,
     harness_version: str,
     costs: Mapping[str, Mapping[str, float]] | None = None,
+    intervals: Intervals | None = None,
 ) -> list[dict[str, Any]]:
     """Leaderboard rows of this run: each score with links to what produced it.
 
     ``costs`` (the grid's ``costs.json``, see :func:`harness.score.tables.read_costs`)
     adds the teacher's measured hours to each row; without it rows carry no cost fields.
+    ``intervals`` (:func:`harness.score.tables.read_intervals`) adds the bootstrap's
+    interval and rank fields.
     """
     from harness.score.pgscore import family_key, teacher_key
+    from harness.score.tables import interval_fields
 
     rows = []
     for score in scores:
@@ -139,6 +154,7 @@ def build_rows(
             "results_repo": results_repo,
         }
         row |= teacher_costs(costs, score.teacher)
+        row |= interval_fields(intervals, score)
         rows.append(row)
     return rows
 
@@ -171,16 +187,19 @@ def merge_rows(
 ) -> list[dict[str, Any]]:
     """Existing rows with this run's rows added or replacing theirs, sorted by key.
 
-    A new row without cost fields (a run scored outside the grid) keeps the published
-    row's measured hours when its values are unchanged: re-publishing the same scores
-    must not erase what was measured.
+    A new row without cost (or interval) fields, a run scored outside the grid (or not
+    bootstrapped), keeps the published row's when its values are unchanged:
+    re-publishing the same scores must not erase what was measured.
     """
+    from harness.score.tables import INTERVAL_FIELDS
+
     merged = {row_key(r): dict(r) for r in existing}
     for row in new:
         old = merged.get(row_key(row))
         kept = {}
-        if old is not None and not any(f in row for f in COSTS) and _values(old) == _values(row):
-            kept = {f: old[f] for f in COSTS if f in old}
+        for fields in (COSTS, INTERVAL_FIELDS):
+            if old is not None and not any(f in row for f in fields) and _values(old) == _values(row):  # fmt: skip
+                kept |= {f: old[f] for f in fields if f in old}
         merged[row_key(row)] = dict(row) | kept
     return [merged[k] for k in sorted(merged)]  # fmt: skip
 
@@ -199,16 +218,20 @@ def _newest(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def current_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The markdown leaderboard of the newest harness version of each cell."""
+    """The markdown leaderboard of the newest harness version of each cell, with the
+    intervals and tie groups its rows carry."""
     from harness.score.pgscore import ScoreRow
-    from harness.score.tables import leaderboard
+    from harness.score.tables import intervals_from_fields, leaderboard
 
     fields = set(ScoreRow.__dataclass_fields__)
+    newest = _newest(rows)
     scores = [
         ScoreRow(**{k: (tuple(v) if k == "benchmarks" else v) for k, v in r.items() if k in fields})
-        for r in _newest(rows)
+        for r in newest
     ]
-    return leaderboard(scores, tablefmt="github") if scores else "No rows yet.\n"
+    if not scores:
+        return "No rows yet.\n"
+    return leaderboard(scores, tablefmt="github", intervals=intervals_from_fields(newest))
 
 
 def current_costs(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:

@@ -145,12 +145,13 @@ def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport
     from harness.intrinsic.run import read_summary
     from harness.publish.session import open_session
     from harness.score.pgscore import read_scores
-    from harness.score.tables import read_costs
+    from harness.score.tables import read_costs, read_intervals
     from harness.train.card import harness_version
 
     inputs = discover_inputs(config.inputs)
     scores: list[Any] = read_scores(inputs.scores) if inputs.scores else []
     costs = read_costs(inputs.scores) if inputs.scores else None
+    intervals = read_intervals(inputs.scores, scores) if inputs.scores else None
     intrinsic = read_summary(inputs.metrics) if inputs.metrics else []
     version = harness_version()
     names = RepoNames(config.org)
@@ -173,8 +174,9 @@ def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport
     if scores:
         published = read_published(session)
         preview = build_rows(
-            scores, datasets=[], models=[], results_repo=None, harness_version=version, costs=costs
-        )
+            scores, datasets=[], models=[], results_repo=None, harness_version=version,
+            costs=costs, intervals=intervals,
+        )  # fmt: skip
         report.replaced = check_conflicts(published, preview, force=config.force)  # fmt: skip
     report.datasets = publish_datasets(
         session, inputs.datasets, intrinsic=intrinsic, license=config.license, harness_version=version
@@ -191,6 +193,7 @@ def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport
             results_repo=report.results.repo_id if report.results else None,
             harness_version=version,
             costs=costs,
+            intervals=intervals,
         )
         merged = merge_rows(published, rows)
         report.leaderboard_rows = len(merged)

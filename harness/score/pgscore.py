@@ -47,10 +47,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
-from harness.jsonl import read_jsonl
-from harness.naming import slug
+from harness.files import read_jsonl
+from harness.naming import SCORES_FILE, slug
 from harness.score.inputs import (
     ExtrinsicRow,
     IntrinsicRow,
@@ -67,7 +68,6 @@ Z_COLUMNS: tuple[str, ...] = (
     "rubric_score",
     "neg_log1p_perplexity",
 )
-SCORES_FILE = "scores.jsonl"
 SHARED_FAMILY = "*"  # a base/reference row shared by every student family
 Cell = tuple[str, str]  # (teacher key, language)
 
@@ -164,14 +164,69 @@ class ZFit:
 MIN_VALID_ROWS = {"prompt_diversity": 2, "response_diversity": 2}
 
 
-def _column_values(row: IntrinsicRow) -> dict[str, float | None]:
-    ppl = row.perplexity
+def pgr_formula(student: ArrayLike, base: ArrayLike, reference: ArrayLike) -> np.ndarray:
+    """``(student - base) / (reference - base)`` on floats or numpy arrays (broadcast).
+
+    NaN where the gap is exactly 0 (a score row stores None there). The one copy of the
+    formula: :func:`score_run` calls it on floats, the bootstrap on replicate arrays.
+    """
+    s, b, r = (np.asarray(v, dtype=float) for v in (student, base, reference))
+    gap = r - b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gap != 0, (s - b) / gap, np.nan)
+
+
+def headroom_formula(student: ArrayLike, base: ArrayLike, ceiling: float) -> np.ndarray:
+    """``(student - base) / (ceiling - base)`` on floats or arrays; NaN where base >= ceiling."""
+    s, b = np.asarray(student, dtype=float), np.asarray(base, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ceiling > b, (s - b) / (ceiling - b), np.nan)
+
+
+def pg_formula(pgr: ArrayLike, z: ArrayLike) -> np.ndarray:
+    """``(PGR + z) / 2`` on floats or arrays."""
+    return (np.asarray(pgr, dtype=float) + np.asarray(z, dtype=float)) / 2
+
+
+def intrinsic_columns(
+    prompt_diversity: ArrayLike | None,
+    response_diversity: ArrayLike | None,
+    rubric_score: ArrayLike | None,
+    perplexity: ArrayLike | None,
+) -> dict[str, ArrayLike | None]:
+    """The four z columns from the dataset values (floats, arrays or None)."""
     return {
-        "prompt_diversity": row.prompt_diversity,
-        "response_diversity": row.response_diversity,
-        "rubric_score": row.rubric_score,
-        "neg_log1p_perplexity": None if ppl is None else -math.log1p(ppl),
+        "prompt_diversity": prompt_diversity,
+        "response_diversity": response_diversity,
+        "rubric_score": rubric_score,
+        "neg_log1p_perplexity": None if perplexity is None else -np.log1p(perplexity),
     }
+
+
+def standardised_mean(values: np.ndarray, measured: np.ndarray | None = None) -> np.ndarray:
+    """Mean over columns of each column's z-score: ``values[..., cell, column] -> z[..., cell]``.
+
+    Each column is standardised over its measured cells (mean and population std,
+    ddof=0, as scikit-learn's StandardScaler); an unmeasured entry (``measured`` False: a
+    dataset with too few valid rows) first takes the column's worst measured value (see
+    :func:`fit_z_scores`). Leading axes are independent fits, so the bootstrap refits
+    the scaler of every replicate in one call.
+    """
+    values = np.asarray(values, dtype=float)
+    mask = np.ones(values.shape[-2:], bool) if measured is None else np.asarray(measured, bool)
+    n = mask.sum(axis=0)
+    mean = np.where(mask, values, 0.0).sum(axis=-2, keepdims=True) / n
+    spread = np.where(mask, values - mean, 0.0)
+    std = np.sqrt((spread**2).sum(axis=-2, keepdims=True) / n)
+    worst = np.where(mask, values, np.inf).min(axis=-2, keepdims=True)
+    return ((np.where(mask, values, worst) - mean) / std).mean(axis=-1)
+
+
+def _column_values(row: IntrinsicRow) -> dict[str, float | None]:
+    columns = intrinsic_columns(
+        row.prompt_diversity, row.response_diversity, row.rubric_score, row.perplexity
+    )
+    return {k: None if v is None else float(v) for k, v in columns.items()}
 
 
 def fit_z_scores(rows: Sequence[IntrinsicRow]) -> ZFit:
@@ -224,8 +279,6 @@ def fit_z_scores(rows: Sequence[IntrinsicRow]) -> ZFit:
         # A dataset with too few valid rows cannot be measured, but it is no better than
         # the worst measured one: it takes the run's worst value (every column is
         # higher-is-better) instead of dropping the column for every teacher.
-        for cell in (c for c, col in starved if col == column):
-            cells[cell][column] = float(values.min())
     if unmeasurable:
         logger.warning(
             "z-score: %d cell(s) with too few valid rows take the run's worst value: %s",
@@ -234,10 +287,13 @@ def fit_z_scores(rows: Sequence[IntrinsicRow]) -> ZFit:
         )
     for column, why in dropped.items():
         logger.warning("z-score: column %s dropped from the mean: %s", column, why)
-    z: dict[Cell, float | None] = {}
-    for cell, values in cells.items():
-        parts = [(values[c] - mean[c]) / std[c] for c in columns]  # type: ignore[operator]
-        z[cell] = float(np.mean(parts)) if parts else None
+    z: dict[Cell, float | None] = dict.fromkeys(cells)
+    if columns:
+        order = list(cells)
+        matrix = np.array([[cells[cell][c] for c in columns] for cell in order], dtype=float)
+        measured = np.array([[(cell, c) not in starved for c in columns] for cell in order])
+        fitted = standardised_mean(np.where(measured, matrix, 0.0), measured)
+        z = {cell: float(v) for cell, v in zip(order, fitted, strict=True)}
     if not columns:
         logger.warning("z-score: no usable intrinsic column; z and PG are null on every row")
     return ZFit(
@@ -400,8 +456,10 @@ def _score_cell(
     gap = r - b
     se_gap = math.sqrt(se_b**2 + se_r**2) if se_b is not None and se_r is not None else None
     threshold = policy.floor if se_gap is None else max(policy.k * se_gap, policy.floor)
-    pgr = (s - b) / gap if gap != 0 else None
-    headroom = (s - b) / (policy.ceiling - b) if policy.ceiling > b else None
+    pgr, headroom = (
+        None if math.isnan(v) else float(v)
+        for v in (pgr_formula(s, b, r), headroom_formula(s, b, policy.ceiling))
+    )
     return ScoreRow(
         teacher=row.teacher,
         language=lang,
@@ -412,7 +470,7 @@ def _score_cell(
         gap=gap,
         pgr=pgr,
         z_score=z,
-        pg_score=(pgr + z) / 2 if pgr is not None and z is not None else None,
+        pg_score=float(pg_formula(pgr, z)) if pgr is not None and z is not None else None,
         pgr_ill_conditioned=bool(gap <= threshold),
         headroom_gain=headroom,
         student_stderr=se_s,

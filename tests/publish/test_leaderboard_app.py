@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import shutil
@@ -15,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from publish_demo import TEACHERS, costed_scores
+from publish_demo import FAMILY, TEACHERS, costed_scores, score_rows
 
 from harness.publish import RepoNames
 
@@ -68,6 +69,55 @@ def test_overall_table_has_gpu_hours(app_module, demo_run, published, hub_token,
         assert math.isnan(overall.loc[TEACHERS[1], "GPU-hours"])  # blank: not measured
     old = app_module.load_rows(dataset=RepoNames(published["org"]).leaderboard, token=hub_token)
     assert app_module.overall_table(old)["GPU-hours"].isna().all()  # published before costs
+
+
+NEW_TEACHER = "org/new-teacher"
+
+
+def bootstrapped_scores(folder: Path) -> Path:
+    """The demo scores with the bootstrap's files (both teachers tied) and a predicted row."""
+    from harness.score import write_scores
+
+    rows = score_rows()
+    write_scores(rows, folder / "scores.jsonl")
+    lines = []
+    for r in rows:
+        line = {"teacher": r.teacher, "language": r.language, "student_family": r.student_family,
+                "replicates": 1000, "seed": 0, "level": 0.95}  # fmt: skip
+        for value in ("student_score", "pgr", "z_score", "pg_score", "headroom_gain"):
+            v = getattr(r, value)
+            line |= {value: v, f"{value}_lo": round(v - 0.1, 3), f"{value}_hi": round(v + 0.1, 3)}
+        lines.append(json.dumps(line) + "\n")
+    (folder / "intervals.jsonl").write_text("".join(lines))
+    tied = {"rank": dict.fromkeys(TEACHERS, 1), "tied": dict.fromkeys(TEACHERS, True),
+            "lo": {TEACHERS[0]: 0.41, TEACHERS[1]: 0.05}, "hi": {TEACHERS[0]: 1.2, TEACHERS[1]: 0.63}}  # fmt: skip
+    ranks = {"values": {"pg_score": {FAMILY: tied}, "headroom_gain": {FAMILY: tied}}}
+    (folder / "ranks.json").write_text(json.dumps(ranks))
+    predicted = {"teacher": NEW_TEACHER, "language": "de", "student_family": FAMILY,
+                 "predicted": True, "target": "pg_score", "pg_score": 0.45, "pg_lo": 0.3,
+                 "pg_hi": 0.6, "z_score": 0.1}  # fmt: skip
+    (folder / "predicted.jsonl").write_text(json.dumps(predicted) + "\n")
+    return folder
+
+
+def test_local_intervals_tie_groups_and_predicted_rows(app_module, tmp_path):
+    rows = app_module.load_rows(bootstrapped_scores(tmp_path))
+    overall = app_module.overall_table(rows)
+    assert list(overall.columns[:2]) == ["Rank", "Teacher"]
+    assert list(overall["Teacher"]) == [*TEACHERS, f"{NEW_TEACHER} (predicted)"]
+    assert list(overall["Rank"]) == ["=1", "=1", ""]  # a tie group; predicted: never ranked
+    assert overall.loc[0, "PG-Score 95% CI"] == "[0.41, 1.20]"
+    assert overall.loc[2, "PG-Score"] == 0.45 and overall.loc[2, "PG-Score 95% CI"] == ""
+    grid = app_module.language_table(rows)
+    assert grid.loc[0, "de"] == "0.425 [0.33, 0.53]" and grid.loc[0, "fr"] == "1.625 [1.52, 1.73]†"
+    assert grid.loc[0, "avg PG-Score"] == "=1: 1.025 [0.41, 1.20]†"
+    assert grid.loc[2, "Teacher"] == f"{NEW_TEACHER} (predicted)" and grid.loc[2, "de"] == "0.450 [0.30, 0.60]"  # fmt: skip
+    picked = app_module.overall_table(app_module.filter_rows(rows, language="de"), ranked=False)
+    assert set(picked["Rank"]) == {""}  # ranks describe the mean over all languages
+    stale = json.loads((tmp_path / "intervals.jsonl").read_text().splitlines()[0])
+    stale["pg_score"] += 0.01
+    (tmp_path / "intervals.jsonl").write_text(json.dumps(stale) + "\n")
+    assert "pg_score_lo" not in app_module.load_rows(tmp_path)[0]  # other scores: ignored
 
 
 def _free_port() -> int:
@@ -131,3 +181,25 @@ def test_space_renders_the_published_leaderboard_in_chromium(published, hub_toke
         target = Path(__file__).resolve().parents[2] / "docs" / "leaderboard.png"
         target.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, target)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium)")  # fmt: skip
+def test_space_renders_intervals_tie_groups_and_predicted_rows_in_chromium(tmp_path):
+    pytest.importorskip("gradio")
+    folder = bootstrapped_scores(tmp_path / "scores")
+    port = _free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen(
+        [sys.executable, str(APP), "--scores", str(folder), "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_for(url, process)
+        dom = _chromium(url, tmp_path / "profile-dom", "--dump-dom").stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    for text in ("Rank", "=1", "PG-Score 95% CI", "[0.41, 1.20]", "0.425 [0.33, 0.53]",
+                 f"{NEW_TEACHER} (predicted)", "not ordered apart in 95 %"):  # fmt: skip
+        assert text in dom, text

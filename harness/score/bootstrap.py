@@ -1,0 +1,853 @@
+"""Bootstrap intervals and rank stability for PGR, z and PG-Score.
+
+What a replicate resamples:
+
+* **evaluation items**: every benchmark score is recomputed from lm-eval's per-item
+  outputs (``samples_<task>_*.jsonl``), drawn with replacement *within the groups its
+  metric weighs separately* (M-RewardBench's sections), so each replicate keeps the
+  group sizes and the benchmark's own aggregation stays a fixed weighted mean of items.
+  ``pairing="paired"`` (default) draws once per (benchmark, language, item set) and
+  applies the draw to every model that answered those items: students of every teacher,
+  the base and the reference. The models are compared on the same items, so the item
+  difficulty part of their errors cancels in ``student - base`` and between teachers,
+  as in a paired test; ``"independent"`` draws per model and benchmark instead (base
+  and reference are still one draw per replicate for all the cells they anchor);
+* **data rows**: each (teacher, language) dataset's per-row perplexity and rubric score
+  (the intrinsic stage's ``rows.parquet``) give the dataset means. Diversity is a
+  set-level value of embeddings the intrinsic stage does not keep: it stays at its
+  point value, and every row's ``resampled`` record says so;
+* **generation seeds**: a model with per-item outputs of several seeds has its seeds
+  drawn with replacement first, then items (:class:`ItemScores` with several rows).
+
+Each replicate then goes through the scorer's own formulas (:mod:`harness.score.pgscore`:
+PGR, headroom gain, the z scaler refit over the replicate's cells, PG). Replicate 0 is
+the identity draw with the inputs' exact point values, and must reproduce
+:func:`~harness.score.pgscore.score_run`'s rows: that checks, on every run, that the
+bootstrap computes what the scorer computes.
+
+Intervals are percentile intervals. Rank stability: for each teacher pair, the share of
+replicates in which A's score is above B's (ties count half). Tie groups: teachers in
+point order; a teacher joins the group of the teacher just above it while the share of
+replicates that rank that neighbour above it is below ``level`` (0.95). A group shares
+the rank of its best member ("=2").
+
+Speed: a draw is a replicates x items count matrix (one ``bincount``), multiplied with
+the item values of every model of the item set at once; no Python loop per replicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import ConfigError
+from harness.files import read_jsonl
+from harness.naming import samples_file
+from harness.score.inputs import ExtrinsicRow, IntrinsicRow, _filter_rank, score_reading
+from harness.score.pgscore import (
+    SHARED_FAMILY,
+    GapPolicy,
+    ScoreRow,
+    family_key,
+    fit_z_scores,
+    headroom_formula,
+    intrinsic_columns,
+    pg_formula,
+    pgr_formula,
+    score_run,
+    standardised_mean,
+    teacher_key,
+)
+from harness.score.tables import INTERVAL_VALUES, INTERVALS_FILE, RANKS_FILE
+
+logger = logging.getLogger(__name__)
+
+PAIRINGS: tuple[str, ...] = ("paired", "independent")
+LEVEL = 0.95
+ALL_FAMILIES = "all"
+ROW_METRICS: tuple[str, ...] = ("perplexity", "rubric_score")  # per-row in rows.parquet
+GATHER_COLUMNS = 8  # up to this many columns, sum gathered items instead of count x matrix
+# lm-eval aggregations that are a function of sum(a) / sum(b) over items (a, b).
+RATIO_AGGREGATIONS: tuple[str, ...] = ("bits_per_byte", "weighted_perplexity")
+_SOURCE = re.compile(r"^(?P<file>.*results_(?P<stamp>[^/\\]+)\.json)\[(?P<task>[^\]]+)\]$")
+_DOC_ID = re.compile(r'^\{"doc_id": (\d+),')
+
+
+# ---- draws ---------------------------------------------------------------------------
+def _rng(seed: int, key: str) -> np.random.Generator:
+    """The generator of one draw: a function of (seed, key) only, so adding a teacher or
+    a benchmark never changes the other draws, and a test can redraw any of them."""
+    words = np.frombuffer(hashlib.sha256(key.encode()).digest()[:16], dtype=np.uint32)
+    return np.random.default_rng(np.random.SeedSequence([seed, *words.tolist()]))
+
+
+def draw_indices(key: str, strata: np.ndarray, replicates: int, seed: int) -> np.ndarray:
+    """Item positions ``(replicates + 1, n)``: row 0 is the identity, rows 1.. draws with
+    replacement within each stratum (an item only ever stands in for one of its group)."""
+    strata = np.asarray(strata)
+    n = len(strata)
+    rng = _rng(seed, key)
+    idx = np.empty((replicates + 1, n), dtype=np.int32)
+    idx[0] = np.arange(n)
+    labels = np.unique(strata)
+    if len(labels) <= 1:  # one stratum: the draw itself, no scatter
+        idx[1:] = rng.integers(0, n, size=(replicates, n), dtype=np.int32)
+        return idx
+    for stratum in labels:
+        pos = np.flatnonzero(strata == stratum).astype(np.int32)
+        idx[1:, pos] = pos[rng.integers(0, len(pos), size=(replicates, len(pos)), dtype=np.int32)]
+    return idx
+
+
+def draw_seeds(key: str, n_seeds: int, replicates: int, seed: int) -> np.ndarray:
+    """Seed positions ``(replicates + 1, n_seeds)``, row 0 the identity."""
+    rng = _rng(seed, f"seeds/{key}")
+    return np.vstack([np.arange(n_seeds), rng.integers(0, n_seeds, (replicates, n_seeds))])
+
+
+def counts(idx: np.ndarray) -> np.ndarray:
+    """How often each item is drawn in each replicate: ``(replicates + 1, n)`` floats."""
+    r, n = idx.shape
+    flat = (idx.astype(np.int64) + (np.arange(r, dtype=np.int64) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=r * n).reshape(r, n).astype(float)
+
+
+def weighted_sums(idx: np.ndarray, columns: np.ndarray, chunk: int = 128) -> np.ndarray:
+    """``counts(idx) @ columns``: the sum of each column over each replicate's draw.
+
+    Blocks of replicates bound the memory. Many columns (every model of an item set) go
+    through the count matrix, one BLAS product for all; a few (one dataset's metrics) are
+    gathered and summed directly, two columns per complex gather (real and imaginary
+    parts add separately, so the sums are the same), and a constant column is its value
+    times the draw size.
+    """
+    n, k = idx.shape[1], columns.shape[1]
+    out = np.empty((idx.shape[0], k))
+    if k > GATHER_COLUMNS:
+        for start in range(0, idx.shape[0], chunk):
+            out[start : start + chunk] = counts(idx[start : start + chunk]) @ columns
+        return out
+    varying = [j for j in range(k) if np.ptp(columns[:, j]) > 0]
+    for j in set(range(k)) - set(varying):
+        out[:, j] = columns[0, j] * n
+    pairs = [varying[i : i + 2] for i in range(0, len(varying), 2)]
+    packed = [columns[:, p[0]] + 1j * (columns[:, p[1]] if len(p) > 1 else 0.0) for p in pairs]
+    for start in range(0, idx.shape[0], chunk):
+        block = idx[start : start + chunk]
+        for p, column in zip(pairs, packed, strict=True):
+            total = np.take(column, block).sum(axis=1)
+            out[start : start + chunk, p[0]] = total.real
+            if len(p) > 1:
+                out[start : start + chunk, p[1]] = total.imag
+    return out
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+Task = tuple[str, np.ndarray, np.ndarray]  # (draw key, strata, item columns)
+
+
+def _run_draws(
+    tasks: Sequence[Task], replicates: int, seed: int, workers: int, saved: dict | None
+) -> list[np.ndarray]:
+    """Weighted sums of every draw set, sets spread over threads (numpy's generators,
+    bincount and BLAS release the GIL); a draw depends on its key only, never on the
+    thread or the order, so the result is the same with any number of workers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(task: Task) -> np.ndarray:
+        key, strata, columns = task
+        idx = draw_indices(key, strata, replicates, seed)
+        if saved is not None:
+            saved[key] = idx
+        return weighted_sums(idx, columns)
+
+    if workers <= 1 or len(tasks) <= 1:
+        return [one(task) for task in tasks]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, tasks))
+
+
+def percentile_interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float] | None:
+    """The central ``level`` percentile interval of the finite replicates (None if none)."""
+    kept = samples[np.isfinite(samples)]
+    if not kept.size:
+        return None
+    lo, hi = np.percentile(kept, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
+# ---- per-item outputs ----------------------------------------------------------------
+@dataclass(frozen=True)
+class ItemScores:
+    """One model's per-item outputs on one benchmark, and how the benchmark aggregates them.
+
+    With item counts ``w``, a seed's score is ``offset + w @ numerator / (w @ denominator)``
+    (no division without a denominator), then ``finish``: a mean (numerator = value / n),
+    a weighted mean over groups (numerator = the item's group weight x its value) and a
+    ratio of sums (bits per byte) all have this form. One row per generation seed.
+    """
+
+    doc_ids: np.ndarray
+    strata: np.ndarray
+    numerator: np.ndarray  # (seeds, items)
+    denominator: np.ndarray | None = None
+    offset: float = 0.0
+    finish: Callable[[float], float] | None = None
+    source: str = "<memory>"
+
+    @classmethod
+    def mean(cls, values: Any, *, source: str = "<memory>") -> ItemScores:
+        """A plain item mean (accuracy); ``values`` is ``(items,)`` or ``(seeds, items)``."""
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        n = values.shape[1]
+        return cls(np.arange(n), np.zeros(n, int), values / n, source=source)
+
+    def point(self) -> float:
+        """The score of the identity draw (every item once, every seed once)."""
+        return float(np.mean(self.scores(np.ones((1, len(self.doc_ids))))[0]))
+
+    def columns(self) -> np.ndarray:
+        """The ``(items, k)`` matrix whose count-weighted sums give the scores."""
+        parts = [self.numerator] if self.denominator is None else [self.numerator, self.denominator]
+        return np.vstack(parts).T
+
+    def from_sums(self, sums: np.ndarray) -> np.ndarray:
+        """Scores ``(replicates, seeds)`` from the weighted sums of :meth:`columns`."""
+        seeds = self.numerator.shape[0]
+        out = sums[:, :seeds]
+        if self.denominator is not None:
+            out = out / sums[:, seeds:]
+        out = out + self.offset
+        if self.finish is not None:
+            out = np.vectorize(self.finish, otypes=[float])(out)
+        return out
+
+    def scores(self, weights: np.ndarray) -> np.ndarray:
+        """Scores ``(replicates, seeds)`` under item counts ``weights (replicates, items)``."""
+        return self.from_sums(weights @ self.columns())
+
+
+def _aggregation(results: Mapping[str, Any], task: str, metric: str) -> tuple[str, Any]:
+    """(name, function) of the lm-eval aggregation a task used for ``metric``."""
+    from lm_eval.api.registry import get_aggregation, get_metric_aggregation
+
+    entries = results.get("configs", {}).get(task, {}).get("metric_list") or []
+    agg = next((e.get("aggregation") for e in entries if e.get("metric") == metric), None)
+    if agg is None:
+        function = get_metric_aggregation(metric)
+        return getattr(function, "__name__", str(function)), function
+    if isinstance(agg, str) and not agg.lstrip().startswith("def "):
+        return agg, get_aggregation(agg)
+    name = re.match(r"\s*def\s+(\w+)", str(agg))
+    return (name[1] if name else "?"), _task_function(task, metric)
+
+
+@cache
+def _task_function(task: str, metric: str) -> Callable[..., float]:
+    """The aggregation function a task YAML names (``!function hooks.x``), resolved by lm-eval."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from harness.paths import tasks_path
+
+    found = sorted(tasks_path().rglob(f"{task}.yaml"))
+    if not found:
+        raise ConfigError(f"no task YAML {task}.yaml under {tasks_path()} to read its aggregation")
+    entries = load_yaml(found[0], resolve_func=True).get("metric_list", [])
+    function = next((e.get("aggregation") for e in entries if e.get("metric") == metric), None)
+    if not callable(function):
+        raise ConfigError(f"{found[0]}: metric {metric!r} has no aggregation function")
+    return function
+
+
+def _linear_weights(
+    agg: Callable, groups: list[tuple], at: int
+) -> tuple[float, dict[tuple, float]]:
+    """(offset, weight per group) of an aggregation that is a fixed weighted mean of items.
+
+    Items are ``groups[i]`` with the outcome inserted at position ``at``; probed with one
+    item set to 1 per group: one call per group, whatever the number of items.
+    """
+
+    def item(group: tuple, x: float) -> tuple:
+        return (*group[:at], x, *group[at:])
+
+    zeros = [item(g, 0.0) for g in groups]
+    offset = float(agg(zeros))
+    weights = {}
+    for g in dict.fromkeys(groups):
+        i = groups.index(g)
+        weights[g] = float(agg([*zeros[:i], item(g, 1.0), *zeros[i + 1 :]])) - offset
+    return offset, weights
+
+
+@cache
+def _probe(agg: Callable, groups: tuple[tuple, ...], at: int) -> tuple[float, dict[tuple, float]]:
+    return _linear_weights(agg, list(groups), at)
+
+
+def _sample_fields(line: str) -> dict[str, Any]:
+    """A sample line's doc id, filter and metric values, without parsing the long document
+    and prompts before them (lm-eval writes those keys last, in this order)."""
+    cut = line.rfind('"filter": ')
+    head = _DOC_ID.match(line)
+    if cut > 0 and head:
+        try:
+            return json.loads("{" + line[cut:]) | {"doc_id": int(head[1])}
+        except ValueError:
+            pass
+    return json.loads(line)
+
+
+def read_items(row: ExtrinsicRow) -> ItemScores | None:
+    """A benchmark row's per-item outputs from lm-eval's samples file beside its results.
+
+    Returns None when there is none (a long-format JSONL row, or lm-eval run without
+    ``--log_samples``): that score stays fixed in every replicate.
+
+    Raises:
+        ConfigError: the samples do not aggregate to the score the results file reports,
+            or the task's aggregation fails on them (another version of the task).
+    """
+    match = _SOURCE.match(row.source)
+    if not match:
+        return None
+    results_file, task = Path(match["file"]), match["task"]
+    samples = results_file.parent / samples_file(task, match["stamp"])
+    if not samples.is_file():
+        return None
+    results = json.loads(results_file.read_text(encoding="utf-8"))
+    preference, convert = score_reading(row.benchmark)
+    reported = results["results"][task]
+    picked = next(
+        (
+            k.partition(",")[::2]
+            for m in preference
+            for k in sorted((k for k in reported if k.split(",")[0] == m), key=_filter_rank)
+            if _numeric(reported[k])
+        ),
+        None,
+    )  # the metric inputs.read_lm_eval_results scored
+    if picked is None:
+        return None
+    metric, filt = picked
+    found = {}
+    for _, sample in read_jsonl(samples, torn="last", parse=_sample_fields):
+        if sample.get("filter", filt or "none") == (filt or "none") and metric in sample:
+            found[sample["doc_id"]] = sample[metric]
+    if not found:
+        return None
+    doc_ids = np.array(sorted(found))
+    values = [found[d] for d in doc_ids]
+    name, agg = _aggregation(results, task, metric)
+    where = f"{samples} ({metric}, aggregation {name})"
+    items = _items(values, doc_ids, name, agg, where)
+    if items is None:
+        return None
+    if convert is not None:
+        inner = items.finish or float
+        items = replace(items, finish=lambda v: convert(inner(v)))
+    if not math.isclose(items.point(), row.score, rel_tol=1e-9, abs_tol=1e-9):
+        raise ConfigError(
+            f"{where}: items aggregate to {items.point():.12g}, but {results_file} reports "
+            f"{row.score:.12g}; re-run the evaluation of this model"
+        )
+    return items
+
+
+def _items(
+    values: list, doc_ids: np.ndarray, name: str, agg: Callable, where: str
+) -> ItemScores | None:
+    """ItemScores of one metric's per-item values, by the form of its aggregation (None,
+    with a warning, for an aggregation of another form: that score is held fixed)."""
+    n = len(values)
+    if name in RATIO_AGGREGATIONS:
+        pairs = np.array(values, dtype=float)
+        return ItemScores(
+            doc_ids, np.zeros(n, int), pairs[None, :, 0], pairs[None, :, 1],
+            finish=lambda ratio: float(agg([(ratio, 1.0)])), source=where,
+        )  # fmt: skip
+    if name == "mean":
+        return ItemScores(doc_ids, np.zeros(n, int), np.array([values], float) / n, source=where)
+    # A grouped item is a list holding one number, the outcome, among labels (group,
+    # flags): M-RewardBench's (source, correct, divisor rule).
+    at = {_outcome_position(v) for v in values}
+    if len(at) != 1 or None in at:
+        logger.warning(
+            "bootstrap: %s: cannot resample this aggregation (supported: mean, %s, weighted "
+            "means over labelled items); the score is held fixed", where, ", ".join(RATIO_AGGREGATIONS)
+        )  # fmt: skip
+        return None
+    (at,) = at
+    groups = [(*v[:at], *v[at + 1 :]) for v in values]
+    x = np.array([v[at] for v in values], dtype=float)
+    try:
+        offset, weights = _probe(agg, tuple(groups), at)
+        linear = np.array([weights[g] for g in groups])
+        checks = [
+            (float(agg([(*g[:at], float(v), *g[at:]) for g, v in zip(groups, p, strict=True)])), p)
+            for p in (x, np.ones(n))
+        ]
+    except Exception as exc:  # the task's own code, on items another version may have written
+        raise ConfigError(f"{where}: the aggregation fails on these items ({exc!r}); "
+                          "re-run the evaluation with the current tasks") from None  # fmt: skip
+    for exact, probe in checks:
+        if not math.isclose(offset + float(linear @ probe), exact, rel_tol=1e-9, abs_tol=1e-12):
+            raise ConfigError(f"{where}: the aggregation is not a fixed weighted mean of its "
+                              "items, so items cannot be resampled")  # fmt: skip
+    labels = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+    return ItemScores(
+        doc_ids, np.array([labels[g] for g in groups]), (linear * x)[None], offset=offset,
+        source=where,
+    )  # fmt: skip
+
+
+def _outcome_position(value: Any) -> int | None:
+    """Where the one number of a labelled item is (bools are labels), None if not one."""
+    if not isinstance(value, (list, tuple)):
+        return None
+    numbers = [i for i, v in enumerate(value) if _numeric(v)]
+    return numbers[0] if len(numbers) == 1 else None
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# ---- per-row intrinsic values --------------------------------------------------------
+def read_row_values(row: IntrinsicRow) -> dict[str, np.ndarray] | None:
+    """Per-row perplexity and rubric score of one dataset (NaN: the row has none), from
+    the ``rows.parquet`` beside the intrinsic summary the row came from."""
+    import pyarrow.parquet as pq
+
+    from harness.intrinsic.run import ROWS_FILE
+
+    path = Path(row.source.rpartition(":")[0] or row.source).parent / ROWS_FILE
+    if not path.is_file():
+        return None
+    table = pq.read_table(path, columns=["teacher", "language", *ROW_METRICS]).to_pydict()
+    keep = [
+        i for i, (t, lang) in enumerate(zip(table["teacher"], table["language"], strict=True))
+        if t == row.teacher and lang == row.language
+    ]  # fmt: skip
+    if not keep:
+        return None
+    return {
+        m: np.array([np.nan if table[m][i] is None else table[m][i] for i in keep], float)
+        for m in ROW_METRICS
+    }
+
+
+# ---- the run -------------------------------------------------------------------------
+@dataclass
+class BootstrapResult:
+    """Replicates and intervals of one run (replicate 0 of every array is the point)."""
+
+    replicates: int
+    seed: int
+    level: float
+    pairing: str
+    samples: dict[tuple[str, str, str], dict[str, np.ndarray]]  # (family, teacher, lang)
+    rows: list[dict[str, Any]]  # intervals.jsonl
+    ranks: dict[str, Any]  # ranks.json
+    draw_keys: dict[Any, str] = field(default_factory=dict)  # ExtrinsicRow / Cell -> key
+    draws: dict[str, np.ndarray] = field(default_factory=dict)  # key -> positions (keep_draws)
+
+
+def _draw_items(
+    items: Mapping[ExtrinsicRow, ItemScores],
+    replicates: int,
+    seed: int,
+    pairing: str,
+    workers: int,
+    saved: dict[str, np.ndarray] | None,
+) -> tuple[dict[ExtrinsicRow, np.ndarray], dict[Any, str]]:
+    """Replicate scores ``(replicates + 1,)`` of every benchmark row with items."""
+    sets: dict[str, list[ExtrinsicRow]] = defaultdict(list)
+    for row, it in items.items():
+        if pairing == "paired":
+            shape = hashlib.sha256(it.doc_ids.tobytes() + it.strata.tobytes()).hexdigest()[:16]
+            key = f"items/{row.benchmark}/{row.language}/{shape}"
+        else:
+            key = f"items/{row.role}/{family_key(row.student_family)}/{row.teacher}/{row.benchmark}/{row.language}"  # fmt: skip
+        sets[key].append(row)
+    tasks = [
+        (key, items[rows[0]].strata, np.hstack([items[r].columns() for r in rows]))
+        for key, rows in sets.items()
+    ]
+    out, keys = {}, {}
+    for (key, _, _), sums in zip(tasks, _run_draws(tasks, replicates, seed, workers, saved), strict=True):  # fmt: skip
+        start = 0
+        for row in sets[key]:
+            width = items[row].columns().shape[1]
+            per_seed = items[row].from_sums(sums[:, start : start + width])
+            start += width
+            if per_seed.shape[1] > 1:
+                picks = draw_seeds(f"{key}/{row.source}", per_seed.shape[1], replicates, seed)
+                per_seed = np.take_along_axis(per_seed, picks, axis=1)
+            out[row], keys[row] = per_seed.mean(axis=1), key
+            out[row][0] = row.score  # exactly the point the scorer uses
+    return out, keys
+
+
+def _row_means(
+    row: IntrinsicRow, sums: np.ndarray | None, metrics: list[str]
+) -> tuple[dict[str, np.ndarray | None], list[str]]:
+    """Replicate dataset means of the resampled metrics (summary values for the rest)."""
+    means: dict[str, np.ndarray | None] = {m: getattr(row, m) for m in ROW_METRICS}
+    done = []
+    for i, m in enumerate(metrics):
+        reps = sums[:, 2 * i] / sums[:, 2 * i + 1]  # type: ignore[index]
+        stated = getattr(row, m)
+        if not math.isclose(reps[0], stated, rel_tol=1e-9):
+            logger.warning("bootstrap: %s: per-row %s average %.6g, the summary says %.6g; "
+                           "held at the summary value", row.source, m, reps[0], stated)  # fmt: skip
+            continue
+        reps[0] = stated
+        means[m], done = reps, [*done, m]
+    return means, done
+
+
+def _z_samples(
+    point: Sequence[ScoreRow],
+    intrinsic: Sequence[IntrinsicRow],
+    row_values: Mapping[tuple[str, str], Mapping[str, np.ndarray] | None],
+    replicates: int,
+    seed: int,
+    workers: int,
+    saved: dict[str, np.ndarray] | None,
+) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], list[str]], dict]:
+    """z replicates per (teacher key, language): the scaler refit per replicate."""
+    scored = {(teacher_key(r.teacher), r.language) for r in point}
+    kept = [r for r in intrinsic if (teacher_key(r.teacher), r.language.lower()) in scored]
+    columns = fit_z_scores(kept).columns if kept else ()
+    if not columns:
+        return {}, {}, {}
+    cells = [(teacher_key(r.teacher), r.language.lower()) for r in kept]
+    keys = {cell: f"rows/{cell[0]}/{cell[1]}" for cell in cells}
+    plans, tasks = [], []
+    for row, cell in zip(kept, cells, strict=True):
+        values = row_values.get(cell) or {}
+        metrics = [m for m in ROW_METRICS if getattr(row, m) is not None
+                   and values.get(m) is not None and np.isfinite(values[m]).any()]  # fmt: skip
+        plans.append(metrics)
+        if metrics:  # per metric: sum over rows with a value, and how many rows have one
+            ok = [np.isfinite(values[m]) for m in metrics]
+            parts = [c for m, k in zip(metrics, ok, strict=True) for c in (np.where(k, values[m], 0.0), k)]  # fmt: skip
+            tasks.append((keys[cell], np.zeros(len(ok[0]), int), np.column_stack(parts).astype(float)))  # fmt: skip
+    sums = iter(_run_draws(tasks, replicates, seed, workers, saved))
+    stack, measured, resampled = [], [], {}
+    for row, cell, metrics in zip(kept, cells, plans, strict=True):
+        means, resampled[cell] = _row_means(row, next(sums) if metrics else None, metrics)
+        cols = intrinsic_columns(
+            row.prompt_diversity, row.response_diversity, means["rubric_score"], means["perplexity"]
+        )
+        stack.append([np.broadcast_to(np.nan if cols[c] is None else cols[c], replicates + 1)
+                      for c in columns])  # fmt: skip
+        measured.append([cols[c] is not None for c in columns])
+    values = np.transpose(np.array(stack, dtype=float), (2, 0, 1))  # replicate, cell, column
+    measured = np.array(measured)  # NaN left elsewhere (a replicate of rows without values)
+    z = standardised_mean(np.where(measured, values, 0.0), measured)  # makes that z NaN
+    return {c: z[:, i] for i, c in enumerate(cells)}, resampled, keys
+
+
+def _anchors(extrinsic: Sequence[ExtrinsicRow]) -> dict[tuple, dict[str, ExtrinsicRow]]:
+    """Benchmark rows by (role, family key, teacher key, language), as score_run groups them."""
+    out: dict[tuple, dict[str, ExtrinsicRow]] = defaultdict(dict)
+    for r in extrinsic:
+        if r.role != "student":
+            out[(r.role, family_key(r.student_family), None, r.language.lower())][r.benchmark] = r
+        elif r.language.lower() == (r.target_language or "").lower():
+            key = ("student", family_key(r.student_family), teacher_key(r.teacher or ""))
+            out[(*key, r.language.lower())][r.benchmark] = r
+    return out
+
+
+def bootstrap_scores(
+    extrinsic: Sequence[ExtrinsicRow],
+    intrinsic: Sequence[IntrinsicRow] | None = None,
+    *,
+    items: Mapping[ExtrinsicRow, ItemScores | None],
+    row_values: Mapping[tuple[str, str], Mapping[str, np.ndarray] | None] | None = None,
+    replicates: int = 1000,
+    seed: int = 0,
+    pairing: str = "paired",
+    level: float = LEVEL,
+    policy: GapPolicy | None = None,
+    keep_draws: bool = False,
+    workers: int | None = None,
+) -> BootstrapResult:
+    """Bootstrap every score row of a run from in-memory inputs (see the module docstring).
+
+    Args:
+        extrinsic, intrinsic, policy: what :func:`score_run` takes.
+        items: per-item outputs of benchmark rows; a row without (None or absent) is fixed.
+        row_values: per-row intrinsic values (``perplexity``, ``rubric_score``) per
+            (teacher key, language) cell; a cell without keeps its summary values.
+        replicates, seed: how many draws, from which seed (every draw is a function of
+            the seed and its key, :attr:`BootstrapResult.draw_keys`).
+        pairing: ``paired`` or ``independent`` item draws (module docstring).
+        level: of the intervals and of the rank stability.
+        keep_draws: keep every drawn position array in :attr:`BootstrapResult.draws`.
+        workers: threads drawing in parallel (default: the CPUs this process may use).
+
+    Raises:
+        ConfigError: bad settings, or replicate 0 does not reproduce the scorer's rows.
+    """
+    if pairing not in PAIRINGS:
+        raise ConfigError(f"pairing {pairing!r} is unknown; choose one of {', '.join(PAIRINGS)}")
+    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 2:
+        raise ConfigError(f"replicates must be an integer >= 2, got {replicates!r}")
+    if not 0 < level < 1 or isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"need 0 < level < 1 and an integer seed >= 0 (got {level}, {seed!r})")
+    policy = policy or GapPolicy()
+    point = score_run(extrinsic, intrinsic, policy=policy)
+    draws: dict[str, np.ndarray] | None = {} if keep_draws else None
+    kept = {r: it for r, it in items.items() if it is not None}
+    workers = workers or _cpus()
+    reps, keys = _draw_items(kept, replicates, seed, pairing, workers, draws)
+    z, rows_resampled, row_keys = _z_samples(
+        point, intrinsic or [], row_values or {}, replicates, seed, workers, draws
+    )
+    groups = _anchors(extrinsic)
+    samples, out_rows = {}, []
+    for row in point:
+        cell_key = (teacher_key(row.teacher), row.language)
+        roles = _roles(groups, row)
+        cell = _cell_samples(row, roles, reps, z.get(cell_key), replicates, policy)
+        _check_point(row, cell)
+        samples[(row.student_family, row.teacher, row.language)] = cell
+        resampled: dict[str, Any] = {"items": {}, "items_fixed": {}}
+        for role, rows in roles.items():
+            resampled["items"][role] = [r.benchmark for r in rows if r in reps]
+            resampled["items_fixed"][role] = [r.benchmark for r in rows if r not in reps]
+        if "z_score" in cell:
+            done = rows_resampled.get(cell_key, [])
+            resampled["intrinsic_rows"] = done
+            resampled["intrinsic_fixed"] = [
+                c for c in ("prompt_diversity", "response_diversity", *ROW_METRICS) if c not in done
+            ]
+        out_rows.append(_interval_row(row, cell, resampled, replicates, seed, level, pairing))
+    keys |= row_keys
+    ranks = rank_table(point, samples, level=level)
+    ranks |= {"replicates": replicates, "seed": seed, "level": level, "pairing": pairing}
+    return BootstrapResult(
+        replicates, seed, level, pairing, samples, out_rows, ranks, keys, draws or {}
+    )
+
+
+def _roles(groups: Mapping[tuple, dict[str, ExtrinsicRow]], row: ScoreRow) -> dict[str, list]:
+    """The benchmark rows of a score row's student, base and reference (as score_run)."""
+    fam, lang = family_key(row.student_family), row.language
+    found = {"student": groups[("student", fam, teacher_key(row.teacher), lang)]}
+    for role in ("base", "reference"):
+        found[role] = groups.get((role, fam, None, lang)) or groups[(role, SHARED_FAMILY, None, lang)]  # fmt: skip
+    return {role: [g[b] for b in sorted(g) if b in row.benchmarks] for role, g in found.items()}
+
+
+def _cell_samples(
+    row: ScoreRow,
+    roles: Mapping[str, list[ExtrinsicRow]],
+    reps: Mapping[ExtrinsicRow, np.ndarray],
+    z: np.ndarray | None,
+    replicates: int,
+    policy: GapPolicy,
+) -> dict[str, np.ndarray]:
+    """One cell's replicates through the scorer's formulas (a fixed score: its value)."""
+    s, b, ref = (
+        np.mean([reps.get(r, np.full(replicates + 1, r.score)) for r in roles[role]], axis=0)
+        for role in ("student", "base", "reference")
+    )
+    cell = {"student_score": s, "pgr": pgr_formula(s, b, ref),
+            "headroom_gain": headroom_formula(s, b, policy.ceiling)}  # fmt: skip
+    if z is not None or row.z_score is not None:
+        cell["z_score"] = np.full(replicates + 1, np.nan) if z is None else z
+        cell["pg_score"] = pg_formula(cell["pgr"], cell["z_score"])
+    return cell
+
+
+def _check_point(row: ScoreRow, cell: Mapping[str, np.ndarray]) -> None:
+    """Replicate 0 must be the scorer's row: the same inputs through the same formulas."""
+    for name, reps in cell.items():
+        want = getattr(row, name)
+        got = None if not np.isfinite(reps[0]) else float(reps[0])
+        if (want is None) != (got is None) or (
+            want is not None and not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)
+        ):
+            raise ConfigError(
+                f"bootstrap: {name} of {row.teacher} {row.language} {row.student_family} is "
+                f"{got} at the point draw but {want} in the scorer; the bootstrap and "
+                "harness.score.pgscore disagree (a bug: please report it)"
+            )
+
+
+def _interval_row(row: ScoreRow, cell, resampled, replicates, seed, level, pairing) -> dict:
+    out: dict[str, Any] = {
+        "teacher": row.teacher, "language": row.language, "student_family": row.student_family,
+        "protocol": getattr(row, "protocol", None),
+    }  # fmt: skip
+    for name in INTERVAL_VALUES:
+        reps = cell.get(name)
+        interval = None if reps is None else percentile_interval(reps[1:], level)
+        out[name] = getattr(row, name)
+        out[f"{name}_lo"], out[f"{name}_hi"] = interval or (None, None)
+        finite = 0 if reps is None else int(np.isfinite(reps[1:]).sum())
+        if reps is not None and finite < replicates:
+            out[f"{name}_finite"] = finite
+    return out | {"replicates": replicates, "seed": seed, "level": level, "pairing": pairing,
+                  "resampled": resampled}  # fmt: skip
+
+
+# ---- rank stability ------------------------------------------------------------------
+def pairwise_above(samples: Mapping[str, np.ndarray]) -> dict[str, dict[str, float | None]]:
+    """Share of replicates in which each teacher is above each other (ties count half)."""
+    names = list(samples)
+    x = np.array([samples[n] for n in names], dtype=float)
+    ok = np.isfinite(x)[:, None, :] & np.isfinite(x)[None, :, :]
+    wins = (x[:, None, :] > x[None, :, :]) + 0.5 * (x[:, None, :] == x[None, :, :])
+    n = ok.sum(axis=2)
+    share = np.where(n > 0, (wins * ok).sum(axis=2) / np.maximum(n, 1), np.nan)
+    return {
+        a: {b: None if np.isnan(share[i, j]) else float(share[i, j])
+            for j, b in enumerate(names) if b != a}
+        for i, a in enumerate(names)
+    }  # fmt: skip
+
+
+def tie_groups(
+    order: Sequence[str], above: Mapping[str, Mapping[str, float | None]], level: float = LEVEL
+) -> list[list[str]]:
+    """Runs of the point order whose neighbours are not ranked apart in ``level`` of replicates."""
+    groups = [[order[0]]] if order else []
+    for upper, lower in itertools.pairwise(order):
+        share = above[upper][lower]
+        if share is not None and share >= level:
+            groups.append([lower])
+        else:
+            groups[-1].append(lower)
+    return groups
+
+
+def rank_scope(samples: Mapping[str, np.ndarray], level: float = LEVEL) -> dict[str, Any]:
+    """Point order, intervals, pairwise shares, tie groups and ranks of one set of teachers.
+
+    ``samples`` maps each teacher to its replicates, replicate 0 being the point.
+    """
+    point = {t: float(s[0]) for t, s in samples.items() if np.isfinite(s[0])}
+    order = sorted(point, key=lambda t: (-point[t], t))
+    boot = {t: samples[t][1:] for t in order}
+    above = pairwise_above(boot)
+    groups = tie_groups(order, above, level)
+    rank, tied = {}, {}
+    for group in groups:
+        for t in group:
+            rank[t], tied[t] = order.index(group[0]) + 1, len(group) > 1
+    bounds = {t: percentile_interval(boot[t], level) for t in order}
+    return {
+        "teachers": order, "point": point,
+        "lo": {t: b and b[0] for t, b in bounds.items()},
+        "hi": {t: b and b[1] for t, b in bounds.items()},
+        "rank": rank, "tied": tied, "groups": groups, "above": above,
+    }  # fmt: skip
+
+
+def rank_table(
+    point: Sequence[ScoreRow],
+    samples: Mapping[tuple[str, str, str], Mapping[str, np.ndarray]],
+    *,
+    level: float = LEVEL,
+) -> dict[str, Any]:
+    """Rank stability per value: per family (mean over languages, the family tables'
+    order) and, with several families, over families (mean of family means)."""
+    out: dict[str, Any] = {"values": {}}
+    families = sorted({r.student_family for r in point})
+    for name in INTERVAL_VALUES:
+        means: dict[str, dict[str, np.ndarray]] = {}
+        for family in families:
+            by_teacher: dict[str, list[np.ndarray]] = defaultdict(list)
+            for row in point:
+                reps = samples[(row.student_family, row.teacher, row.language)].get(name)
+                if row.student_family == family and reps is not None and getattr(row, name) is not None:  # fmt: skip
+                    by_teacher[row.teacher].append(reps)
+            means[family] = {t: np.mean(v, axis=0) for t, v in by_teacher.items()}
+        scopes = {f: rank_scope(m, level) for f, m in means.items() if m}
+        if len(families) > 1:
+            over: dict[str, list[np.ndarray]] = defaultdict(list)
+            for m in means.values():
+                for t, reps in m.items():
+                    over[t].append(reps)
+            scopes[ALL_FAMILIES] = rank_scope({t: np.mean(v, axis=0) for t, v in over.items()}, level)  # fmt: skip
+        out["values"][name] = scopes
+    return out
+
+
+def write_bootstrap(result: BootstrapResult, folder: str | Path) -> tuple[Path, Path]:
+    """Write ``intervals.jsonl`` and ``ranks.json`` into ``folder`` (beside scores.jsonl)."""
+    from harness.files import atomic_write_text
+
+    folder = Path(folder)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.rows)
+    intervals = atomic_write_text(folder / INTERVALS_FILE, text)
+    ranks = atomic_write_text(folder / RANKS_FILE, json.dumps(result.ranks, indent=1) + "\n")
+    return intervals, ranks
+
+
+def bootstrap_run(
+    extrinsic: str | Path | Sequence[ExtrinsicRow],
+    intrinsic: str | Path | Sequence[IntrinsicRow] | None = None,
+    *,
+    out: str | Path | None = None,
+    replicates: int = 1000,
+    seed: int = 0,
+    pairing: str = "paired",
+    level: float = LEVEL,
+    policy: GapPolicy | None = None,
+    keep_draws: bool = False,
+    workers: int | None = None,
+) -> BootstrapResult:
+    """Bootstrap a scored run from the score stage's inputs and write the two files.
+
+    Args:
+        extrinsic: the score stage's ``--extrinsic`` (path) or its rows; lm-eval rows
+            find their ``samples_*.jsonl`` beside their results file.
+        intrinsic: ``--intrinsic`` (path) or its rows; ``rows.parquet`` beside each
+            summary gives the per-row values.
+        out: folder for ``intervals.jsonl`` and ``ranks.json`` (None: write nothing).
+        replicates, seed, pairing, level, policy, keep_draws, workers: see
+            :func:`bootstrap_scores`.
+    """
+    from harness.score.inputs import read_extrinsic, read_intrinsic
+
+    ext = read_extrinsic(extrinsic) if isinstance(extrinsic, (str, Path)) else list(extrinsic)
+    intr = read_intrinsic(intrinsic) if isinstance(intrinsic, (str, Path)) else intrinsic
+    used = [r for r in ext if r.role != "student" or r.language.lower() == (r.target_language or "").lower()]  # fmt: skip
+    items = {r: read_items(r) for r in used}
+    row_values = {(teacher_key(r.teacher), r.language.lower()): read_row_values(r) for r in intr or []}  # fmt: skip
+    missing = sorted({f"{r.role} {r.student_family} {r.benchmark}_{r.language}"
+                      for r, it in items.items() if it is None})  # fmt: skip
+    if missing:
+        logger.warning("bootstrap: no per-item outputs for %d score(s), held fixed: %s",
+                       len(missing), ", ".join(missing[:5]))  # fmt: skip
+    result = bootstrap_scores(
+        ext, intr, items=items, row_values=row_values, replicates=replicates, seed=seed,
+        pairing=pairing, level=level, policy=policy, keep_draws=keep_draws, workers=workers,
+    )  # fmt: skip
+    if out is not None:
+        write_bootstrap(result, out)
+    return result
