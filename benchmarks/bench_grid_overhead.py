@@ -14,7 +14,6 @@ Run: ``python benchmarks/bench_grid_overhead.py [--languages de] [--jobs 10]``.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.files import read_records
 from harness.grid.driver import run_grid
 from harness.grid.executors import Submission, get_executor
 from harness.grid.spec import example_path, parse_grid
@@ -35,7 +35,7 @@ def orchestration(languages: list[str], work: Path) -> None:
     start = time.perf_counter()
     report = run_grid(parse_grid(data, source="benchmark"), poll_interval=0.2)
     wall = time.perf_counter() - start
-    costs = [json.loads(x) for x in (work / "grid" / "costs.jsonl").read_text().splitlines()]
+    costs = read_records(work / "grid" / "costs.jsonl")
     jobs = sum(c["wall_s"] for c in costs)
     over = wall - jobs
     print(f"[local run] example grid, languages {','.join(languages)}: {len(costs)} jobs, "

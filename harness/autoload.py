@@ -6,19 +6,32 @@ lm-eval 0.4.13 has no plugin discovery for task folders. The wheel therefore shi
 start in the environment stays as fast as without us). Nothing of this module, lm-eval
 or torch is imported until the program itself imports ``lm_eval.tasks.manager``. At that
 moment the finder runs :func:`patch_task_manager`, which wraps ``TaskManager.__init__``
-so every task manager also scans our task folder.
+so every task manager also scans our task folder, and the generation and benchmark tasks
+of language packs (:mod:`harness.languages.packs`), written then into a cache folder
+(:func:`pack_tasks_path`).
+
+The same moment registers our schema-guided model types (``polyglot-hf``,
+``polyglot-vllm``, ``polyglot-local-chat-completions``,
+``polyglot-openai-chat-completions``; :mod:`harness.models.structured`) as lazy entries of
+lm-eval's model registry, so ``lm_eval --model polyglot-hf`` works from the plain CLI:
+lm-eval's evaluator imports the task manager before it looks a model up.
 
 Set ``POLYGLOT_HARNESS_AUTOLOAD=0`` to switch this off (then use
-``--include_path $(polyglot-harness tasks-path)``).
+``--include_path $(polyglot-harness tasks-path)``; the harness's own commands register
+the model types themselves).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import functools
+import hashlib
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+from harness.naming import EXPLICIT_ONLY, TASK_PREFIX
 from harness.paths import tasks_path
 
 try:  # the top-level copy the wheel installs (and the .pth file has imported)
@@ -29,16 +42,119 @@ except ImportError:  # a source checkout that is not installed
 ENV_VAR = _hook.ENV_VAR
 enabled = _hook.enabled
 
-__all__ = ["ENV_VAR", "enabled", "install", "patch_task_manager", "prune_matches"]
+__all__ = [
+    "ENV_VAR",
+    "STRUCTURED_BACKENDS",
+    "enabled",
+    "install",
+    "patch_task_manager",
+    "prune_matches",
+    "register_models",
+    "structured_type",
+]
 
-PREFIX = "polyglot"
-# Matched only by patterns that name them: a generation sweep ``polyglot_*`` must not
-# run benchmarks or the judge on the teacher.
-EXPLICIT_ONLY = ("polyglot_eval", "polyglot_judge")
+PREFIX = TASK_PREFIX  # EXPLICIT_ONLY (harness.naming): tasks a ``polyglot_*`` glob skips
+
+# lm-eval model types that can hold an output to a JSON schema -> our subclass of each in
+# STRUCTURED_MODULE, registered with lm-eval as "polyglot-<type>".
+STRUCTURED_BACKENDS: dict[str, str] = {
+    "hf": "StructuredHFLM",
+    "vllm": "StructuredVLLM",
+    "local-chat-completions": "StructuredLocalChatCompletion",
+    "openai-chat-completions": "StructuredOpenAIChatCompletion",
+}
+STRUCTURED_MODULE = "harness.models.structured"
+_BACKEND_ALIASES = {"huggingface": "hf", "hf-auto": "hf"}  # lm-eval's other names for HFLM
+
+
+def structured_type(model: str) -> str | None:
+    """Our schema-guided lm-eval type for ``model`` (``hf`` -> ``polyglot-hf``), or None."""
+    if model.startswith(PREFIX + "-") and model[len(PREFIX) + 1 :] in STRUCTURED_BACKENDS:
+        return model
+    base = _BACKEND_ALIASES.get(model, model)
+    return f"{PREFIX}-{base}" if base in STRUCTURED_BACKENDS else None
+
+
+def register_models() -> None:
+    """Add our model types to lm-eval's registry as lazy ``module:Class`` entries.
+
+    Nothing heavy is imported (torch loads when lm-eval first builds such a model).
+    ``lm_eval.models`` is imported first on purpose: ``get_model`` fills the registry
+    with lm-eval's own backends only when it finds it empty, so an entry of ours
+    registered into an empty registry would hide every built-in backend.
+    """
+    import lm_eval.models  # noqa: F401  (lm-eval's own entries first; see above)
+    from lm_eval.api.registry import model_registry
+
+    for base, cls in STRUCTURED_BACKENDS.items():
+        name = f"{PREFIX}-{base}"
+        if name not in model_registry:
+            model_registry.register(name, target=f"{STRUCTURED_MODULE}:{cls}")
+
+
+def pack_task_files(codes: tuple[str, ...], root: Path) -> dict[str, str]:
+    """Relative path -> content of the task YAMLs of pack languages ``codes``, to be
+    written under a folder in ``root`` (outside the package).
+
+    The task generator's per-language files: the generation tasks and groups, and a leaf
+    per built-in benchmark the language's record lists, with its language groups. Shared
+    templates and the ``polyglot`` group stay in the package; each file includes its
+    template by absolute path, so the template's ``!function`` hooks resolve beside it.
+    """
+    from harness.evaluate.registry import registry
+    from harness.languages import get_language
+    from harness.naming import GENERATION_TASKS
+    from harness.taskgen import (
+        GENERATION_TEMPLATE,
+        render_benchmark_tasks,
+        render_generation_tasks,
+    )
+
+    template = tasks_path() / GENERATION_TASKS / GENERATION_TEMPLATE
+    generation = render_generation_tasks(codes, template=str(template))
+    files = {f"{GENERATION_TASKS}/{name}": text for name, text in generation.items()}
+    builtin = [b for b in registry().values() if b.builtin]
+    languages = [get_language(code) for code in codes]
+    files.update(render_benchmark_tasks(builtin, languages, root=root, groups=True))
+    return files
+
+
+def pack_tasks_path() -> Path | None:
+    """The folder of the language packs' tasks, written on first use; None without packs.
+
+    The folder is ``$POLYGLOT_HARNESS_CACHE/tasks/<hash of its files>``: a changed pack
+    (or harness version) gets a new folder, so a stale one is never read.
+
+    Raises:
+        ConfigError: a language pack is invalid.
+    """
+    from harness.languages import pack_languages
+
+    codes = tuple(sorted(pack_languages()))
+    if not codes:
+        return None
+    from harness.models.cache import cache_dir
+
+    root = cache_dir() / "tasks"
+    files = pack_task_files(codes, root)
+    digest = hashlib.sha256(repr(sorted(files.items())).encode("utf-8")).hexdigest()[:16]
+    folder = root / digest
+    if folder.is_dir():
+        return folder
+    staging = folder.with_name(f".{digest}.{os.getpid()}")
+    staging.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_text(text, encoding="utf-8")
+    try:
+        staging.rename(folder)
+    except OSError:  # another process wrote the same folder first
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def _with_our_path(include_path: Any) -> list[str | Path]:
-    ours = tasks_path()
+    ours = [tasks_path(), *filter(None, [pack_tasks_path()])]
     if include_path is None:
         paths: list[str | Path] = []
     elif isinstance(include_path, (list, tuple)):
@@ -46,9 +162,8 @@ def _with_our_path(include_path: Any) -> list[str | Path]:
     else:
         paths = [include_path]
     resolved = {Path(p).resolve() for p in paths}
-    if ours.resolve() not in resolved:
-        # Ours go first so that a user's own --include_path can still override a task.
-        paths.insert(0, ours)
+    # Ours go first so that a user's own --include_path can still override a task.
+    paths[:0] = [p for p in ours if p.resolve() not in resolved]
     return paths
 
 
@@ -88,7 +203,14 @@ def prune_matches(manager: Any, patterns: list[str], names: list[str]) -> list[s
 
 
 def patch_task_manager(module: Any) -> None:
-    """Wrap ``module.TaskManager`` once: our task folder, and sane ``polyglot_*`` globs."""
+    """Wrap ``module.TaskManager`` once: our task folder, and sane ``polyglot_*`` globs.
+
+    Also registers our model types (:func:`register_models`): lm-eval's evaluator imports
+    the task manager before it looks a model up, so this is the one moment every
+    ``lm_eval`` run passes through.
+    """
+    if enabled():
+        register_models()
     cls = module.TaskManager
     if getattr(cls.__init__, "_polyglot_patched", False):
         return

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,16 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
+from harness.files import data_file, read_jsonl
 from harness.generate.validity import assess
-from harness.naming import dataset_dir, model_from_args
+from harness.naming import (
+    RESULTS_GLOB,
+    RUN_RECORD,
+    dataset_dir,
+    model_from_args,
+    parse_generation_task,
+    samples_file,
+    samples_glob,
+)
 from harness.protocol import PAPER, Protocol, resolve
 from harness.redact import scrub_model_args
 from harness.schema import DATA_FILE, SFT_COLUMNS, SFTRow, sft_row
-from harness.train.card import SIDECAR as RUN_RECORD
 
 logger = logging.getLogger(__name__)
 
-TASK_RE = re.compile(r"^polyglot_(generate|translate|respond)_([a-z]{2,3})$")
 # Parquet key-value metadata of a collected file: facts about the whole dataset that a
 # per-row column would repeat thousands of times (capped document counts, the protocol).
 METADATA_KEY = b"polyglot_collect"
@@ -108,7 +114,7 @@ def find_runs(root: str | Path) -> list[RunFile]:
     if not root.exists():
         raise InputNotFoundError(f"no such folder: {root}")
     runs = []
-    for path in sorted(root.rglob("results_*.json")):
+    for path in sorted(root.rglob(RESULTS_GLOB)):
         try:
             results = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -117,7 +123,9 @@ def find_runs(root: str | Path) -> list[RunFile]:
         if not isinstance(results, dict):
             logger.warning("skipping %s: not an lm-eval results object", path)
             continue
-        configs = {k: v for k, v in (results.get("configs") or {}).items() if TASK_RE.match(k)}
+        configs = {
+            k: v for k, v in (results.get("configs") or {}).items() if parse_generation_task(k)
+        }
         if not configs:
             continue
         run_id = path.stem.removeprefix("results_")
@@ -159,10 +167,10 @@ def choose_protocol(runs: list[RunFile], protocol: str | Protocol | None = None)
 
 
 def _samples_file(run: RunFile, task: str) -> Path | None:
-    exact = run.results_path.with_name(f"samples_{task}_{run.run_id}.jsonl")
+    exact = run.results_path.with_name(samples_file(task, run.run_id))
     if exact.is_file():
         return exact
-    candidates = sorted(run.results_path.parent.glob(f"samples_{task}_*.jsonl"))
+    candidates = sorted(run.results_path.parent.glob(samples_glob(task)))
     return candidates[-1] if candidates else None
 
 
@@ -176,8 +184,8 @@ def _raw_output(sample: dict[str, Any]) -> str:
     return ""
 
 
-def read_samples(path: Path, counts: Counter[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, sample)`` of one lm-eval samples file, every sample checked.
+def read_samples(path: Path, counts: Counter[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(file:line, sample)`` of one lm-eval samples file, every sample checked.
 
     Only a trailing line that is not JSON is skipped (counted in
     ``counts["partial_lines"]``): that is what a kill mid-write leaves, and the lines
@@ -188,28 +196,9 @@ def read_samples(path: Path, counts: Counter[str]) -> Iterator[tuple[int, dict[s
         ConfigError: a line is not UTF-8, not JSON (before the last line), or not a
             sample with a ``doc`` object and an integer ``doc_id``; named as file:line.
     """
-    lines = path.read_bytes().splitlines()
-    last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
-    for number, raw in enumerate(lines, 1):
-        where = f"{path}:{number}"
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start}); "
-                "the samples file is corrupt: regenerate it or remove the line"
-            ) from exc
-        if not line.strip():
-            continue
-        try:
-            sample = json.loads(line)
-        except ValueError as exc:
-            if number == last:
-                logger.warning("%s: incomplete last line (interrupted write?), skipped", where)
-                counts["partial_lines"] += 1
-                continue
-            raise ConfigError(f"{where}: not JSON ({exc}); the samples file is corrupt") from exc
-        if not isinstance(sample, dict) or not isinstance(sample.get("doc"), dict):
+    torn: list[str] = []
+    for where, sample in read_jsonl(path, torn="last", skipped=torn):
+        if not isinstance(sample.get("doc"), dict):
             raise ConfigError(
                 f"{where}: not an lm-eval sample (expected a JSON object with a 'doc' object)"
             )
@@ -217,7 +206,8 @@ def read_samples(path: Path, counts: Counter[str]) -> Iterator[tuple[int, dict[s
             sample["doc_id"] = int(sample.get("doc_id"))  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: not an lm-eval sample (no integer 'doc_id')") from exc
-        yield number, sample
+        yield where, sample
+    counts["partial_lines"] += len(torn)
 
 
 def _seed_id(doc: dict[str, Any], task: str, doc_id: int, counts: Counter[str]) -> str:
@@ -248,7 +238,7 @@ def iter_rows(
     counts = Counter() if counts is None else counts
     protocol = resolve(protocol)
     for task, config in run.configs.items():
-        strategy, language = TASK_RE.match(task).groups()  # type: ignore[union-attr]
+        strategy, language = parse_generation_task(task)  # type: ignore[misc]
         path = _samples_file(run, task)
         if path is None:
             logger.warning(
@@ -311,7 +301,7 @@ def run_caps(run: RunFile) -> list[dict[str, Any]]:
         except (KeyError, TypeError, ValueError):
             continue
         if isinstance(available, int) and available < requested:
-            strategy, language = TASK_RE.match(task).groups()  # type: ignore[union-attr]
+            strategy, language = parse_generation_task(task)  # type: ignore[misc]
             caps.append({
                 "strategy": strategy, "language": language, "requested": requested,
                 "available": available, "seeds": str(options.get("seeds") or "bundled"),
@@ -493,15 +483,10 @@ def collect(
     return written
 
 
-def _data_file(path: str | Path) -> Path:
-    path = Path(path)
-    return path / DATA_FILE if path.is_dir() else path
-
-
 def collected_protocol(path: str | Path) -> dict[str, Any] | None:
     """The protocol record a collected dataset was judged under (None: collected before
     protocols were recorded), for later stages to check and cards to state."""
-    return _metadata(_data_file(path)).get("protocol")
+    return _metadata(data_file(path)).get("protocol")
 
 
 def collected_notes(path: str | Path) -> list[str]:
@@ -513,7 +498,7 @@ def collected_notes(path: str | Path) -> list[str]:
         f"{c['language']} {c['strategy']}: {c['requested']} documents were requested, but "
         f"the seed pool ({c['seeds']}) held only {c['available']} prompts, so this strategy "
         f"has at most {c['available']} rows"
-        for c in _metadata(_data_file(path)).get("caps", [])
+        for c in _metadata(data_file(path)).get("caps", [])
     ]
 
 
@@ -525,11 +510,7 @@ def load_collected(path: str | Path) -> Any:
     import pyarrow.parquet as pq
     from datasets import Dataset
 
-    path = Path(path)
-    file = path / DATA_FILE if path.is_dir() else path
-    if not file.is_file():
-        raise InputNotFoundError(f"no collected dataset at {file}")
-    return Dataset(pq.read_table(file))
+    return Dataset(pq.read_table(data_file(path)))
 
 
 def _counts(counter: Counter[str]) -> str:

@@ -1,20 +1,29 @@
-"""Writing files so that a kill never leaves half of one, and appending records safely.
+"""The harness's one I/O module: atomic writes, JSONL logs and readers, dataset lookup.
 
 Every output a later stage, a rerun or a person reads goes through here: written to a
 temporary file in the same folder and renamed over the target (atomic on POSIX), so a
-reader sees the old file or the new one, never a torn one.
+reader sees the old file or the new one, never a torn one. Every JSONL file a stage
+reads goes through :func:`read_jsonl`, so a bad line fails the same way everywhere: one
+line naming ``file:line``, never a traceback and never a silently dropped record.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, InputNotFoundError
+from harness.naming import DATA_FILE
+
+logger = logging.getLogger(__name__)
+
+Torn = Literal["none", "last", "any"]
 
 
 def check_out_folder(path: str | Path) -> Path:
@@ -57,15 +66,23 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
 
     The temp name is unique per call, so two processes writing the same file (two
     retries of one job) never write into each other's temp file; the last rename wins.
+    ``write`` may make a folder instead of a file (a converted model): an existing
+    folder at ``path`` is then removed just before the rename, so a kill leaves the old
+    folder, no folder, or the new one, never a half-written one that a later run trusts.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         write(tmp)
+        if tmp.is_dir() and path.is_dir():
+            shutil.rmtree(path)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -92,16 +109,117 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """The complete records of an append-only JSONL log; a torn last line is ignored."""
+    """The complete records of an append-only JSONL log (none when there is no log yet).
+
+    A line a killed writer cut short is skipped wherever it stands: with several
+    processes appending, other writers' lines may follow it.
+    """
     path = Path(path)
     if not path.is_file():
         return []
-    records = []
-    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a kill mid-write
-        if isinstance(obj, dict):
-            records.append(obj)
-    return records
+    return [record for _, record in read_jsonl(path, torn="any")]
+
+
+def read_jsonl(
+    path: str | Path,
+    *,
+    torn: Torn = "none",
+    skipped: list[str] | None = None,
+    parse: Callable[[str], Any] = json.loads,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (``file:line``, object) for each non-blank line of a JSONL file.
+
+    Lines are split on ``\\n`` only, never on the Unicode line separators that
+    ``json.dumps(ensure_ascii=False)`` leaves inside strings (``str.splitlines`` would
+    cut such a record in two).
+
+    Args:
+        path: the JSONL file.
+        torn: which unreadable lines are a killed writer's leftovers rather than
+            damage: ``"none"`` for files written whole (atomically or by a person),
+            ``"last"`` for a file one writer appends to (lm-eval's samples: only the
+            last line can be cut short), ``"any"`` for a log several processes append to
+            (a cut line may be followed by other writers' lines). A skipped line is
+            logged as a warning.
+        skipped: when given, the ``file:line`` of each skipped line is appended to it.
+        parse: the line parser; a faster partial parser may stand in for
+            :func:`json.loads` (it raises ``ValueError`` on a bad line).
+
+    Raises:
+        InputNotFoundError: ``path`` is not a file.
+        ConfigError: a line is not UTF-8, not JSON or not a JSON object, and is not
+            a torn line by ``torn`` (named by file and line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path} does not exist or is not a file")
+    pending: ConfigError | None = None  # an unreadable line: torn if no line follows it
+    pending_where = ""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            if pending is not None:
+                raise pending
+            where = f"{path}:{number}"
+            try:
+                obj = _parse_line(raw, where, parse)
+            except ConfigError as exc:
+                if torn == "none":
+                    raise
+                if torn == "any":
+                    _skip(where, "unreadable line (interrupted write?)", skipped)
+                else:
+                    pending, pending_where = exc, where
+                continue
+            if isinstance(obj, dict):
+                yield where, obj
+            elif torn == "any":  # not cut short, but no record either: skipped, as before
+                _skip(where, "not a JSON object", skipped)
+            else:  # a cut line starts with "{" and so never parses as another JSON value
+                raise ConfigError(f"{where}: expected a JSON object per line; {_FIX}")
+    if pending is not None:
+        _skip(pending_where, "incomplete last line (interrupted write?)", skipped)
+
+
+_FIX = "regenerate the file or remove the line"
+
+
+def _parse_line(raw: bytes, where: str, parse: Callable[[str], Any]) -> Any:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start}); {_FIX}"
+        ) from exc
+    try:
+        return parse(line)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not valid JSON ({exc.msg}); {_FIX}") from exc
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number; deep nesting
+        raise ConfigError(f"{where}: not readable JSON ({str(exc)[:80]}); {_FIX}") from exc
+
+
+def _skip(where: str, what: str, skipped: list[str] | None) -> None:
+    logger.warning("%s: %s, skipped", where, what)
+    if skipped is not None:
+        skipped.append(where)
+
+
+def data_file(path: str | Path) -> Path:
+    """The parquet file of a collected dataset, given the file or its folder.
+
+    Every stage that takes a collected dataset (intrinsic judge, train, collect's own
+    readers) accepts both, as the ``<teacher>/<lang>`` folder is what a user sees.
+
+    Raises:
+        InputNotFoundError: neither the file nor a folder holding one exists.
+    """
+    path = Path(path).expanduser()
+    file = path / DATA_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise InputNotFoundError(
+            f"no collected dataset at {file}: pass a {DATA_FILE} file or the "
+            "<teacher>/<lang> folder holding one (run `polyglot-harness collect` first)"
+        )
+    return file

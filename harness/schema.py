@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from harness.errors import InputNotFoundError, SchemaError
+from harness.naming import DATA_FILE as DATA_FILE  # re-exported: stages import it from here
+from harness.naming import generation_task
 
 
 class Strategy(str, Enum):
@@ -127,7 +129,7 @@ def sft_row(
         "detected_language": language,
         "correction_reason": None,
         "raw_output": response,
-        "task": f"polyglot_{strategy}_{language}",
+        "task": generation_task(strategy, language),
         "doc_id": -1,
         "temperature": None,
         "top_p": None,
@@ -139,10 +141,6 @@ def sft_row(
     }
     row.update(fields)
     return SFTRow(**row)  # type: ignore[typeddict-item]
-
-
-# Files a collected dataset directory holds: <out>/<teacher>/<lang>/data.parquet
-DATA_FILE = "data.parquet"
 
 
 def sft_features() -> Any:

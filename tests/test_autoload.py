@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.languages import GRID, generation_languages
+
 REPO = Path(__file__).resolve().parents[1]
 
 PROBE = textwrap.dedent(
@@ -19,13 +21,13 @@ PROBE = textwrap.dedent(
     import json
     from lm_eval.tasks import TaskManager
     tm = TaskManager()
-    print(json.dumps({
-        "has": "polyglot_generate_de" in tm.all_tasks,
+    print(json.dumps({{
+        "has": "polyglot_generate_{code}" in tm.all_tasks,
         "glob": tm.match_tasks(["polyglot_*"]),
-        "eval_glob": tm.match_tasks(["polyglot_eval_de*"]),
-    }))
+        "eval_glob": tm.match_tasks(["polyglot_eval_{code}*"]),
+    }}))
     """
-)
+).format(code=GRID[0])
 
 
 def _probe(python: str, env: dict[str, str] | None = None) -> dict:
@@ -39,8 +41,9 @@ def test_task_manager_sees_our_tasks_and_globs_select_generation() -> None:
     result = _probe(sys.executable)
     assert result["has"]
     # The glob returns the per-language groups (which run their strategies), never both a
-    # group and its members (lm-eval would refuse the duplicate), and no eval/judge task.
-    assert result["glob"] == [f"polyglot_{c}" for c in ("ar", "cs", "de", "es", "id", "ja")]
+    # group and its members (lm-eval would refuse the duplicate), and no eval/judge task:
+    # one group per language record with generation tasks (language packs included).
+    assert sorted(result["glob"]) == sorted(f"polyglot_{c}" for c in generation_languages())
 
 
 def test_opt_out_variable_disables_the_hook() -> None:

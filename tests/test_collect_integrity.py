@@ -189,7 +189,7 @@ def test_collect_non_utf8_samples_line_is_one_error_naming_file_and_line(
             '{"doc": {"seed_id": "x"}, "doc_id": "zero"}',
             "not an lm-eval sample (no integer 'doc_id')",
         ),
-        ("{not json", "not JSON"),
+        ("{not json", "not valid JSON"),
     ],
 )
 def test_collect_malformed_sample_before_the_last_line_is_an_error(

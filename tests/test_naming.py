@@ -48,3 +48,51 @@ def test_model_args_parse_from_strings_and_mappings() -> None:
     assert model_from_args("model=gpt-4o-mini,base_url=http://h") == "gpt-4o-mini"
     assert model_from_args("pretrained=/p/ckpt,model=ignored") == "/p/ckpt"
     assert model_from_args("") is None
+
+
+def test_task_names_round_trip_and_groups_never_parse_as_leaves() -> None:
+    from harness.naming import (
+        eval_group,
+        eval_task,
+        generation_group,
+        generation_task,
+        parse_eval_group,
+        parse_eval_task,
+        parse_generation_task,
+    )
+
+    assert generation_task("respond", "de") == "polyglot_respond_de"
+    assert parse_generation_task("polyglot_translate_ja") == ("translate", "ja")
+    assert parse_generation_task("polyglot_eval_de") is None  # "eval" is no strategy
+    assert (generation_group("de"), generation_group()) == ("polyglot_de", "polyglot")
+    assert eval_task("gmmlu_lite", "de") == "polyglot_eval_gmmlu_lite_de"
+    assert parse_eval_task("polyglot_eval_gmmlu_lite_de") == ("gmmlu_lite", "de")
+    assert parse_eval_task("polyglot_eval_heldout_fil") == ("heldout", "fil")
+    assert (eval_group("cs"), eval_group("cs", extended=True)) == (
+        "polyglot_eval_cs",
+        "polyglot_eval_ext_cs",
+    )
+    for group in ("polyglot_eval_cs", "polyglot_eval_ext_cs"):
+        assert parse_eval_task(group) is None
+    assert parse_eval_group("polyglot_eval_ext_cs") == ("cs", True)
+    assert parse_eval_group("polyglot_eval_mgsm_de") is None
+    with pytest.raises(ValueError, match="not 'ext'"):
+        eval_task("ext", "de")  # would read back as the extended group
+
+
+def test_artefact_files_are_spelled_once() -> None:
+    """The modules that used to spell these now take them from harness.naming."""
+    from harness import naming
+    from harness.publish import plan
+    from harness.schema import DATA_FILE
+    from harness.score import inputs
+    from harness.train import card
+
+    assert card.SIDECAR is naming.RUN_RECORD and plan.SIDECAR is naming.RUN_RECORD
+    assert inputs.SIDECAR is naming.RUN_RECORD and DATA_FILE is naming.DATA_FILE
+    assert (
+        plan.SCORES_FILE is naming.SCORES_FILE and inputs.INTRINSIC_SUMMARY is naming.SUMMARY_FILE
+    )
+    assert naming.samples_file("polyglot_respond_de", "2025-01-01T00-00-00") == (
+        "samples_polyglot_respond_de_2025-01-01T00-00-00.jsonl"
+    )

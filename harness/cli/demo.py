@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.naming import LEADERBOARD_MD
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -70,7 +72,7 @@ def _pipeline(args: argparse.Namespace, languages: list[str] | None) -> int:
           f"documents per task, {data['generation']['max_gen_toks']} new tokens, "
           f"{data['students'][0]['train']['max_steps']} training steps")  # fmt: skip
     report = run_grid(spec)
-    board = spec.out / "scores" / "leaderboard.md"
+    board = spec.out / "scores" / LEADERBOARD_MD
     if board.is_file():
         print(board.read_text(encoding="utf-8"))
     print(format_summary(cost_records(GridPaths(spec.out.resolve()))))

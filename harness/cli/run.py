@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.naming import COSTS_LOG, LEADERBOARD_MD
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``run``."""
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from pathlib import Path
 
-        missing = [p for p in args.costs_from if not (Path(p) / "costs.jsonl").is_file()]
+        missing = [p for p in args.costs_from if not (Path(p) / COSTS_LOG).is_file()]
         if missing:
             from harness.errors import InputNotFoundError
 
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"failed: {key}  log: {log}")
     for key, cause in report.blocked.items():
         print(f"not run: {key} (needs {cause}, which failed)")
-    board = spec.out / "scores" / "leaderboard.md"
+    board = spec.out / "scores" / LEADERBOARD_MD
     if board.is_file():
         print(board.read_text(encoding="utf-8"))
     print(format_summary(cost_records(paths)))

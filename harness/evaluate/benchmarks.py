@@ -1,8 +1,11 @@
-"""The extrinsic benchmarks: one small table, plus where each one's data comes from.
+"""The extrinsic benchmarks: which languages have which, and where each one's data comes from.
 
-Everything else about the eval suite (task names, per-language YAMLs, which language
-gets which benchmark) derives from this table and from ``harness.languages``, so adding
-a benchmark is one row here plus a template under ``tasks/polyglot_eval/``.
+What a benchmark *is* (task token, data, lm-eval template, metric, hooks) is its record
+(:mod:`harness.evaluate.registry`; ``tasks/polyglot_eval/benchmarks/<name>.yaml``, or
+the user's own through ``$POLYGLOT_HARNESS_BENCHMARKS``), so adding a benchmark is one
+file. Which languages have it comes from the language records (``harness.languages``),
+which also hold the facts a benchmark's ``needs`` names, and from the record's own
+``languages``.
 
 Data location: real runs read the paper's Hub datasets with ``datasets.load_dataset``.
 Offline runs (tests, air-gapped clusters, pinned snapshots) point the tasks at a folder
@@ -14,89 +17,52 @@ run cannot mix local and remote data by accident.
 
 from __future__ import annotations
 
-import json
+import difflib
+import functools
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, InputNotFoundError
+from harness.evaluate.registry import ALL_LANGUAGES, BENCHMARKS, Benchmark, get_benchmark
+from harness.files import read_jsonl
 from harness.languages import LANGUAGES, Language
+from harness.naming import EVAL_PREFIX, eval_group
 from harness.protocol import Protocol
 from harness.protocol import resolve as resolve_protocol
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
+__all__ = [
+    "BENCHMARKS",
+    "DATA_DIR_ENV",
+    "DATA_DIR_KEY",
+    "PROTOCOL_KEY",
+    "TASK_PREFIX",
+    "Benchmark",
+    "check_language",
+    "extended_suite",
+    "get_benchmark",
+    "group_name",
+    "languages_for",
+    "load_benchmark",
+    "load_docs",
+    "local_files",
+    "offered",
+    "paper_suite",
+    "protocol_of",
+    "resolve_data_dir",
+]
+
 logger = logging.getLogger(__name__)
 
 DATA_DIR_KEY = "polyglot_data_dir"
 DATA_DIR_ENV = "POLYGLOT_EVAL_DATA_DIR"
 PROTOCOL_KEY = "polyglot_protocol"
-TASK_PREFIX = "polyglot_eval"
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """One extrinsic benchmark and how our lm-eval leaf task reads it."""
-
-    name: str  # key in harness.languages tables and folder name under the data dir
-    slug: str  # leaf task = polyglot_eval_{slug}_{lang}
-    metric: str  # headline metric the language groups average
-    hub_id: str
-    config_naming: str  # "code" (ISO 639-1) or "flores" (FLORES-200 code)
-    splits: tuple[str, ...]  # splits the task reads (test first)
-    template: str  # template file under tasks/polyglot_eval/
-
-    def config_for(self, language: Language) -> str:
-        """The dataset config (subset) name of ``language`` for this benchmark.
-
-        Raises:
-            ConfigError: the language has no FLORES code but the benchmark needs one.
-        """
-        config = language.code if self.config_naming == "code" else language.flores
-        if not config:
-            raise ConfigError(
-                f"{self.name} names its configs by FLORES-200 code, but language "
-                f"{language.code!r} has none: add it to harness/languages.py"
-            )
-        return config
-
-    def task_name(self, code: str) -> str:
-        """The leaf lm-eval task of this benchmark in language ``code``."""
-        return f"{TASK_PREFIX}_{self.slug}_{code}"
-
-
-BENCHMARKS: dict[str, Benchmark] = {
-    b.name: b
-    for b in (
-        Benchmark("global_mmlu_lite", "gmmlu_lite", "acc", "CohereForAI/Global-MMLU-Lite",
-                  "code", ("test", "dev"), "_gmmlu_lite_template_yaml"),
-        Benchmark("m_rewardbench", "mrewardbench", "acc",
-                  "CohereLabsCommunity/multilingual-reward-bench", "flores", ("test",),
-                  "_mrewardbench_template_yaml"),
-        Benchmark("mgsm", "mgsm", "acc", "juletxara/mgsm", "code", ("test", "train"),
-                  "_mgsm_template_yaml"),
-        Benchmark("belebele", "belebele", "acc", "facebook/belebele", "flores", ("test",),
-                  "_belebele_template_yaml"),
-        Benchmark("global_mmlu", "gmmlu", "acc", "CohereForAI/Global-MMLU", "code",
-                  ("test", "dev"), "_gmmlu_template_yaml"),
-    )
-}  # fmt: skip
-
-
-def get_benchmark(name: str) -> Benchmark:
-    """Look a benchmark up by its table name.
-
-    Raises:
-        ConfigError: unknown name (the message lists the known ones).
-    """
-    try:
-        return BENCHMARKS[name]
-    except KeyError:
-        raise ConfigError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}") from None
+TASK_PREFIX = EVAL_PREFIX
 
 
 def paper_suite(language: Language) -> list[Benchmark]:
@@ -105,9 +71,29 @@ def paper_suite(language: Language) -> list[Benchmark]:
 
 
 def extended_suite(language: Language) -> list[Benchmark]:
-    """The paper's benchmarks plus ours, so every language has at least two."""
+    """The paper's benchmarks plus ours, so every language has at least two.
+
+    A benchmark record that names the language in its own ``languages`` joins too (a
+    user's benchmark for a bundled language needs no edit of the language's record).
+    """
     names = dict.fromkeys((*language.paper_benchmarks, *language.extended_benchmarks))
+    names.update(
+        dict.fromkeys(b.name for b in BENCHMARKS.values() if b.grouped and _names(b, language))
+    )
     return [get_benchmark(n) for n in names]
+
+
+def offered(language: Language) -> list[Benchmark]:
+    """Every benchmark with a leaf task in ``language``: its suites, then the group-less
+    ones (the held-out demo) whose record offers it."""
+    ungrouped = [b for b in BENCHMARKS.values() if not b.grouped and _names(b, language)]
+    return [*extended_suite(language), *ungrouped]
+
+
+def _names(benchmark: Benchmark, language: Language) -> bool:
+    """Whether the benchmark's own record offers it in ``language``."""
+    wanted = benchmark.languages
+    return language.code in wanted or (ALL_LANGUAGES in wanted and language.code in LANGUAGES)
 
 
 def languages_for(benchmark: str) -> list[str]:
@@ -121,7 +107,34 @@ def languages_for(benchmark: str) -> list[str]:
 
 def group_name(code: str, *, extended: bool = False) -> str:
     """The language group: the paper suite, or (``extended``) paper + added benchmarks."""
-    return f"{TASK_PREFIX}_ext_{code}" if extended else f"{TASK_PREFIX}_{code}"
+    return eval_group(code, extended=extended)
+
+
+def check_language(language: Language) -> None:
+    """Every benchmark a language record lists exists and finds the facts it needs.
+
+    Raises:
+        ConfigError: an unknown benchmark (the nearest known one named), or a fact the
+            benchmark needs missing from the record; one line naming the file and the field.
+    """
+    for field in ("paper_benchmarks", "extended_benchmarks"):
+        for name in getattr(language, field):
+            if name not in BENCHMARKS:
+                near = difflib.get_close_matches(name, list(BENCHMARKS), n=1)
+                hint = (
+                    f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(BENCHMARKS)}"
+                )
+                raise ConfigError(
+                    f"{language.where}: field {field!r}: unknown benchmark {name!r}{hint}"
+                )
+            benchmark = BENCHMARKS[name]
+            for fact in benchmark.needs:
+                if not hasattr(language, fact):
+                    raise ConfigError(
+                        f"{benchmark.source}: field 'needs': {fact!r} is no language-record field"
+                    )
+                language.require(fact, benchmark.name)
+            benchmark.config_for(language)
 
 
 def resolve_data_dir(metadata: dict[str, Any] | None = None) -> Path | None:
@@ -156,30 +169,6 @@ def local_files(benchmark: Benchmark, config: str, data_dir: Path) -> dict[str, 
     return files
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of one JSONL split file.
-
-    Read split by split (not with ``load_dataset("json")`` over all splits) because real
-    schemas differ between splits: MGSM's ``answer`` is text in train and null in test.
-
-    Raises:
-        ConfigError: a line is not a JSON object (the message names file and line).
-    """
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{number}: expected a JSON object per line")
-            rows.append(row)
-    return rows
-
-
 def load_benchmark(
     name: str,
     config: str,
@@ -204,10 +193,62 @@ def load_benchmark(
     if data_dir is not None:
         files = local_files(benchmark, config, Path(data_dir))
         logger.info("%s/%s: loading local files under %s", name, config, data_dir)
+        # Split by split, not load_dataset("json") over all splits: real schemas differ
+        # between splits (MGSM's ``answer`` is text in train and null in test).
         dataset = datasets.DatasetDict(
-            {split: datasets.Dataset.from_list(read_jsonl(path)) for split, path in files.items()}
+            {
+                split: datasets.Dataset.from_list([row for _, row in read_jsonl(path)])
+                for split, path in files.items()
+            }
         )
     else:
         loaded = datasets.load_dataset(benchmark.hub_id, config)
         dataset = datasets.DatasetDict({s: loaded[s] for s in benchmark.splits if s in loaded})
     return prepare(dataset, config) if prepare is not None else dataset
+
+
+def load_docs(polyglot_benchmark: str, polyglot_config: str, **metadata: Any) -> DatasetDict:
+    """lm-eval ``custom_dataset`` of every benchmark leaf: the record says how to load.
+
+    lm-eval calls it with the task's merged metadata (``--metadata`` JSON, the model args
+    and the YAML's own ``metadata``) plus the leaf's ``dataset_kwargs``, which name the
+    benchmark and config. It is the one hook that sees metadata, so protocol-dependent
+    fields are written into the docs here (the record's ``prepare``). Importable as
+    ``!function harness.evaluate.benchmarks.load_docs`` from a template in any folder.
+    """
+    benchmark = get_benchmark(polyglot_benchmark)
+    loader = benchmark.hook("loader")
+    if loader is not None:
+        return loader(polyglot_config, metadata)
+    prepare = benchmark.hook("prepare")
+    return load_benchmark(
+        polyglot_benchmark,
+        polyglot_config,
+        data_dir=resolve_data_dir(metadata),
+        prepare=None
+        if prepare is None
+        else functools.partial(prepare, protocol=protocol_of(metadata)),
+    )
+
+
+# --- leaf fields of the built-in benchmarks whose prompt depends on the language ---------
+# Named by the records' ``leaf`` field; each returns the keys one language's leaf adds.
+
+
+def mgsm_leaf(language: Language) -> dict[str, Any]:
+    """MGSM: the native prompt, and the paper's decoding as the plain-lm-eval default (the
+    evaluate stage passes the protocol's own; harness.evaluate.lm_eval_io)."""
+    from harness.evaluate import mgsm
+    from harness.protocol import PAPER
+
+    return {
+        "doc_to_text": mgsm.doc_to_text_template(language),
+        "generation_kwargs": mgsm.generation_kwargs(PAPER),
+    }
+
+
+def gmmlu_lite_leaf(language: Language) -> dict[str, Any]:
+    """Global-MMLU-Lite: the question and answer cue words in the target language."""
+    from harness.evaluate import gmmlu
+
+    return {"doc_to_text": gmmlu.doc_to_text_template(language)}

@@ -17,24 +17,13 @@ import re
 import unicodedata
 from typing import Any
 
-from harness.errors import ConfigError
-from harness.languages import Language
+from harness.languages import Language, get_language
 from harness.protocol import MGSM_GREEDY, MGSM_SAMPLING, Protocol
 from harness.protocol import resolve as resolve_protocol
 
 MAX_NEW_TOKENS = 50
 STOP = ("\n",)
 ANSWER_CUE = "Answer:"  # the paper's prompt ends in this cue in every language
-# The dataset's own question prefix: MGSM's train split writes it in front of every
-# question, its test split does not, so test questions get it to read like the shots.
-_QUESTION_CUES: dict[str, str] = {
-    "de": "Frage:",
-    "en": "Question:",
-    "es": "Pregunta:",
-    "fr": "Question :",
-    "ja": "問題：",
-}
-_DEFAULT_QUESTION_CUE = "Question:"
 
 # Separators a model may put inside one number: "." and "," (thousands or decimal),
 # and spaces / apostrophes (thousands only, and only before exactly three digits).
@@ -51,8 +40,15 @@ _CHAR_MAP = str.maketrans(
 
 
 def question_cue(code: str) -> str:
-    """The prefix MGSM's train split puts before a question in language ``code``."""
-    return _QUESTION_CUES.get(code, _DEFAULT_QUESTION_CUE)
+    """The prefix MGSM's train split puts before a question in language ``code``.
+
+    MGSM's test split stores bare questions, so test questions get it to read like the
+    shots. It is the record's ``mgsm_question_cue``.
+
+    Raises:
+        ConfigError: the language's record has no MGSM question cue.
+    """
+    return get_language(code).require("mgsm_question_cue", "MGSM")
 
 
 def generation_kwargs(protocol: str | Protocol | None = None) -> dict[str, Any]:
@@ -71,17 +67,15 @@ def doc_to_text_template(language: Language) -> str:
     native instruction, ``Answer:``: the paper's layout.
 
     Raises:
-        ConfigError: the language has no number-only instruction in the table.
+        ConfigError: the language's record lacks ``mgsm_question_cue`` or
+            ``mgsm_instruction`` (the message names the file and the field).
     """
-    if not language.number_instruction:
-        raise ConfigError(
-            f"MGSM needs a number-only instruction for {language.code!r}: set "
-            "number_instruction in harness/languages.py"
-        )
+    cue = language.require("mgsm_question_cue", "MGSM")
+    instruction = language.require("mgsm_instruction", "MGSM")
     return (
         "{% if answer is not none %}{{question}}{% else %}"
-        f'{{{{"{question_cue(language.code)} " + question}}}}{{% endif %}}\n\n'
-        f"{language.number_instruction}\n{ANSWER_CUE}"
+        f'{{{{"{cue} " + question}}}}{{% endif %}}\n\n'
+        f"{instruction}\n{ANSWER_CUE}"
     )
 
 

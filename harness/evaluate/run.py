@@ -32,12 +32,14 @@ from harness.evaluate.benchmarks import (
     BENCHMARKS,
     DATA_DIR_KEY,
     extended_suite,
+    offered,
     paper_suite,
     resolve_data_dir,
 )
 from harness.evaluate.lm_eval_io import count_tokens, run_lm_eval
 from harness.files import atomic_write_text
-from harness.languages import LANGUAGES, get_language
+from harness.languages import get_language
+from harness.naming import EVAL_MANIFEST
 from harness.protocol import DEFAULT as DEFAULT_PROTOCOL
 from harness.protocol import Protocol
 from harness.protocol import resolve as resolve_protocol
@@ -47,7 +49,7 @@ from harness.score.inputs import ROLES, SIDECAR, ExtrinsicRow, read_lm_eval_resu
 logger = logging.getLogger(__name__)
 
 SUITES: tuple[str, ...] = ("paper", "extended", heldout.BENCHMARK)
-MANIFEST = "polyglot_eval_manifest.json"
+MANIFEST = EVAL_MANIFEST
 
 
 @dataclass
@@ -79,7 +81,7 @@ class EvalConfig:
         default="paper",
         metadata={"help": "paper (polyglot_eval_<lang>), extended (polyglot_eval_ext_<lang>), "
                   "heldout (offline demo benchmark) or a comma list of benchmarks: "
-                  + ", ".join([*BENCHMARKS, heldout.BENCHMARK]) + "."},
+                  + ", ".join(BENCHMARKS) + "."},
     )  # fmt: skip
     teacher: str | None = field(default=None, metadata={"help": "Students only: the teacher."})
     target_language: str | None = field(
@@ -266,7 +268,7 @@ def resolve_tasks(suite: str, languages: list[str]) -> list[str]:
         ConfigError: an unknown suite or benchmark, or a language none of it covers.
     """
     names = [n.strip() for n in str(suite).split(",") if n.strip()]
-    known = [*BENCHMARKS, heldout.BENCHMARK]
+    known = list(BENCHMARKS)
     bad = [n for n in names if n not in known and (len(names) > 1 or n not in SUITES)]
     if not names or bad:
         raise ConfigError(
@@ -288,14 +290,8 @@ def _leaves(names: list[str], language: Any) -> list[str]:
         return [b.task_name(code) for b in paper_suite(language)]
     if names == ["extended"]:
         return [b.task_name(code) for b in extended_suite(language)]
-    available = {b.name for b in extended_suite(language)}
-    if code in LANGUAGES:
-        available.add(heldout.BENCHMARK)
-    return [
-        heldout.task_name(code) if n == heldout.BENCHMARK else BENCHMARKS[n].task_name(code)
-        for n in names
-        if n in available
-    ]
+    available = {b.name for b in offered(language)}
+    return [BENCHMARKS[n].task_name(code) for n in names if n in available]
 
 
 def _language_codes(value: Any, name: str) -> list[str]:

@@ -15,33 +15,20 @@ reported as such before refusal or language checks look at it.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import cache
 
+from harness.errors import UnknownLanguageError
 from harness.generate.langid import detect_language
 from harness.generate.parse import extract_pair
+from harness.languages import SOURCE_LANGUAGE, get_language
 from harness.protocol import DEFAULT, Protocol, resolve
 from harness.schema import InvalidReason, Strategy
 
-# Openings that mark a refusal, per language; checked against the start of the
-# response only, so an answer that *discusses* apologising is not a refusal.
-REFUSAL_PATTERNS: dict[str, tuple[str, ...]] = {
-    "en": (
-        r"i'?m sorry,? (but )?i (can'?t|cannot|am unable|won'?t)",
-        r"i (can'?t|cannot|am unable to|won'?t) (help|assist|provide|fulfil|comply|do that)",
-        r"as an ai( language model)?,? i",
-        r"i apologi[sz]e,? but",
-    ),
-    "de": (r"es tut mir leid,? (aber )?ich kann", r"als (ki|künstliche intelligenz)", r"ich kann (dir|ihnen|dabei) nicht helfen"),
-    "es": (r"lo siento,? (pero )?no puedo", r"como (un )?(modelo de lenguaje|ia|asistente)", r"no puedo ayudar"),
-    "cs": (r"omlouvám se,? (ale )?(nemohu|nemůžu)", r"je mi líto,? (ale )?(nemohu|nemůžu)", r"jako (ai|umělá inteligence|jazykový model)"),
-    "id": (r"maaf,? (tetapi |tapi )?saya tidak (bisa|dapat)", r"sebagai (ai|model bahasa)"),
-    "ar": (r"(عذرًا|عذراً|آسف|أعتذر)[،,]? (لكن )?(لا أستطيع|لا يمكنني)", r"بصفتي (نموذج|ذكاء)"),
-    "ja": (r"申し訳(あり|ござい)ませんが.{0,40}(できません|お答えできません)", r"aiとして", r"ＡＩとして"),
-}  # fmt: skip
-_REFUSAL_RE = {
-    lang: re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE)
-    for lang, pats in REFUSAL_PATTERNS.items()
-}
+# A refusal is looked for in the first characters of the response only, so an answer that
+# *discusses* apologising is not a refusal. The openings are each language's record's
+# ``refusal_openings``; English ones are checked in every language.
 REFUSAL_WINDOW = 160
 
 
@@ -62,14 +49,23 @@ class Assessment:
     correction_reason: str | None = None
 
 
+@cache
+def _opening_pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+
+
+def _refusal_patterns(language: str) -> list[re.Pattern[str]]:
+    """English openings, plus the language's own when a record or lingua knows it."""
+    openings = [SOURCE_LANGUAGE.refusal_openings]
+    with suppress(UnknownLanguageError):  # a code nothing knows has no openings of its own
+        openings.append(get_language(language).refusal_openings)
+    return [p for p in map(_opening_pattern, dict.fromkeys(openings)) if p is not None]
+
+
 def is_refusal(text: str, language: str) -> bool:
     """Whether ``text`` opens with a refusal in English or ``language``."""
     head = text.strip()[:REFUSAL_WINDOW].lower()
-    return any(
-        _REFUSAL_RE[code].search(head) is not None
-        for code in {"en", language}
-        if code in _REFUSAL_RE
-    )
+    return any(pattern.search(head) is not None for pattern in _refusal_patterns(language))
 
 
 def _language_verdict(

@@ -11,7 +11,6 @@ teachers and reported apart.
 
 from __future__ import annotations
 
-import json
 import logging
 import resource
 import sys
@@ -20,6 +19,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from harness.files import read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +71,13 @@ class CostMeter:
 def _sample_texts(runs: Path) -> Iterable[tuple[str, str]]:
     """(prompt, generation) of every logged sample under a generation output folder."""
     for file in sorted(runs.rglob("samples_*.jsonl")):
-        with file.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    sample = json.loads(line)
-                except ValueError:
-                    continue
-                args = sample.get("arguments") or {}
-                first = next(iter(args.values()), {}) if isinstance(args, dict) else {}
-                prompt = first.get("arg_0", "") if isinstance(first, dict) else ""
-                resps = sample.get("resps") or [[""]]
-                out = resps[0][0] if resps and isinstance(resps[0], list) and resps[0] else ""
-                yield str(prompt), str(out)
+        for _, sample in read_jsonl(file, torn="any"):  # a cost estimate: skip what is unreadable
+            args = sample.get("arguments") or {}
+            first = next(iter(args.values()), {}) if isinstance(args, dict) else {}
+            prompt = first.get("arg_0", "") if isinstance(first, dict) else ""
+            resps = sample.get("resps") or [[""]]
+            out = resps[0][0] if resps and isinstance(resps[0], list) and resps[0] else ""
+            yield str(prompt), str(out)
 
 
 def generation_tokens(runs: Path, model_args: str) -> dict[str, Any]:

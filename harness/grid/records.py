@@ -17,9 +17,9 @@ from typing import Any
 
 from harness.files import append_jsonl, atomic_write_text, read_records
 from harness.grid.graph import Job
+from harness.naming import COSTS_LOG
 
 JOBS_LOG = "jobs.jsonl"
-COSTS_LOG = "costs.jsonl"
 STATE_DIR = ".grid"
 
 

@@ -22,10 +22,9 @@ from typing import Any
 
 from harness.errors import EmptyDataError
 from harness.models.embedded import resolve_model
+from harness.naming import UNTRAINED
 
 logger = logging.getLogger(__name__)
-
-UNTRAINED = "untrained.json"  # in a student run folder: no valid data, the student is its base
 
 
 def _resolve_args(model_args: dict[str, Any]) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import shutil
 from pathlib import Path
 
 from harness.errors import InputNotFoundError
+from harness.files import atomic_write
 from harness.models.cache import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -58,10 +58,9 @@ def smollm2_path(cache: Path | None = None) -> Path:
         del config.quantization_config  # dequantized weights: a plain checkpoint
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(quantized.state_dict(), strict=True)
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return target
+
+    def save(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return atomic_write(target, save)

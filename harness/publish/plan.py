@@ -17,22 +17,24 @@ from typing import Any
 
 from harness.errors import ConfigError, InputNotFoundError
 from harness.naming import (
+    DATA_FILE,
+    LEADERBOARD_ROWS,
+    RESULTS_GLOB,
+    RUN_RECORD,
+    SCORES_FILE,
+    SUMMARY_FILE,
     hub_repo_id,
-    parse_model_args,
-    parse_student_run_name,
+    samples_glob,
     slug,
     student_run_name,
 )
-from harness.schema import DATA_FILE
 
 logger = logging.getLogger(__name__)
 
-SIDECAR = "polyglot_run.json"
-SCORES_FILE = "scores.jsonl"
-SUMMARY_FILE = "summary.jsonl"
+SIDECAR = RUN_RECORD
 # Never uploaded with a student: optimizer state, partial files, local caches.
 STUDENT_EXCLUDE_DIRS: frozenset[str] = frozenset({"checkpoints", "__pycache__", "runs"})
-LEADERBOARD_FILE = "leaderboard.jsonl"
+LEADERBOARD_FILE = LEADERBOARD_ROWS
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ def find_datasets(root: Path) -> list[DatasetSource]:
 
 
 def _eval_folders(root: Path) -> list[Path]:
-    return sorted({p.parent for p in root.rglob("results_*.json")})
+    return sorted({p.parent for p in root.rglob(RESULTS_GLOB)})
 
 
 def _student_files(run_dir: Path, skip: Iterable[Path]) -> tuple[Path, ...]:
@@ -172,37 +174,22 @@ def find_students(root: Path) -> list[StudentSource]:
 
 
 def _owner(folder: Path, students: Sequence[StudentSource]) -> str | None:
-    """The student run these lm-eval results belong to (lineage first, then names)."""
-    by_name = {s.name: s for s in students}
+    """The student run these lm-eval results belong to: the folder they sit in, else who
+    :func:`harness.score.inputs.results_identity` says they are (record, then names)."""
+    from harness.score.inputs import results_identity
+
+    where = folder.resolve()
     for s in students:
-        if (
-            s.run_dir.resolve() in folder.resolve().parents
-            or folder.resolve() == s.run_dir.resolve()
-        ):
+        if s.run_dir.resolve() == where or s.run_dir.resolve() in where.parents:
             return s.name
-    for candidate in (folder / SIDECAR, folder.parent / SIDECAR):
-        if candidate.is_file():
-            meta = json.loads(candidate.read_text(encoding="utf-8"))
-            if meta.get("role") == "student":
-                name = student_run_name(
-                    meta["student_family"], meta["teacher"], meta["target_language"]
-                )
-                return name if name in by_name else None
-            return None
-    names = [folder.name]
-    for file in sorted(folder.glob("results_*.json")):
-        config = json.loads(file.read_text(encoding="utf-8")).get("config", {})
-        pretrained = parse_model_args(config.get("model_args")).get("pretrained")
-        if pretrained:
-            names.append(Path(pretrained.rstrip("/")).name)
-    for name in names:
-        try:
-            parse_student_run_name(name)
-        except ValueError:
-            continue
-        if name in by_name:
-            return name
-    return None  # fmt: skip
+    identity = results_identity(folder)
+    if identity is None or identity["role"] != "student":
+        return None
+    fields = (identity["student_family"], identity["teacher"], identity["target_language"])
+    if not all(fields):
+        return None
+    name = student_run_name(*fields)
+    return name if name in {s.name for s in students} else None
 
 
 def find_evals(roots: Iterable[Path], students: Sequence[StudentSource]) -> list[EvalSource]:
@@ -211,8 +198,8 @@ def find_evals(roots: Iterable[Path], students: Sequence[StudentSource]) -> list
     folders |= {f for s in students for f in _eval_folders(s.run_dir)}
     evals = []
     for folder in sorted(folders):
-        results = tuple(sorted(folder.glob("results_*.json")))
-        samples = tuple(sorted(folder.glob("samples_*.jsonl")))
+        results = tuple(sorted(folder.glob(RESULTS_GLOB)))
+        samples = tuple(sorted(folder.glob(samples_glob())))
         evals.append(EvalSource(folder, results, samples, _owner(folder, students)))
     return evals
 
@@ -234,7 +221,7 @@ def classify(path: Path) -> str:
         return "students"
     if any(path.glob(f"*/*/{DATA_FILE}")):
         return "data"
-    if any(path.rglob("results_*.json")):
+    if any(path.rglob(RESULTS_GLOB)):
         return "evals"
     raise ConfigError(
         f"{path}: not a publish input; expected collected data (<teacher>/<lang>/{DATA_FILE}), "

@@ -5,13 +5,16 @@ expected, and must cost a pause, not the run; anything else (no permission, no s
 repo, invalid metadata) will not get better by waiting and must stop the run with one
 line that names the repo and the cause. That line, and every log line, is scrubbed of
 the token: huggingface_hub error messages can quote request details.
+
+Why tenacity and not huggingface_hub's ``http_backoff``: that retries one raw HTTP
+request, while our calls are ``HfApi`` / ``datasets`` methods that each make several
+requests, so the retry must wrap the whole call.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -103,6 +106,9 @@ def hub_call(
 ) -> T:
     """Run ``fn`` with retries on transient errors; raise :class:`HubError` otherwise.
 
+    The retry loop is tenacity's; what stays ours is the decision (:func:`is_transient`),
+    the pause (:meth:`RetryPolicy.delay`) and the scrubbed one-line error.
+
     Args:
         fn: the Hub call, with its arguments bound (a lambda).
         repo_id: the repo it acts on, for the error message.
@@ -114,24 +120,34 @@ def hub_call(
         HubError: a non-transient error, or a transient one on the last try; its
         ``__cause__`` is cleared so a traceback cannot quote the token either.
     """
+    import tenacity
+
     policy = policy or RetryPolicy()
-    for attempt in range(policy.attempts):
-        try:
-            return fn()
-        except HubError:
-            raise
-        except Exception as exc:
-            if not is_transient(exc) or attempt == policy.attempts - 1:
-                raise hub_error(exc, repo_id=repo_id, action=action, token=token) from None
-            pause = policy.delay(attempt)
-            logger.warning(
-                "%s %s: transient error (%s), retrying in %.1f s (%d/%d)",
-                action,
-                repo_id,
-                scrub(str(status_of(exc) or type(exc).__name__), token),
-                pause,
-                attempt + 1,
-                policy.attempts - 1,
-            )
-            time.sleep(pause)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "%s %s: transient error (%s), retrying in %.1f s (%d/%d)",
+            action,
+            repo_id,
+            scrub(str(status_of(exc) or type(exc).__name__), token),
+            state.next_action.sleep if state.next_action else 0.0,
+            state.attempt_number,
+            policy.attempts - 1,
+        )
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=lambda state: policy.delay(state.attempt_number - 1),
+        retry=tenacity.retry_if_exception(
+            lambda exc: not isinstance(exc, HubError) and is_transient(exc)
+        ),
+        before_sleep=log_retry,
+        reraise=True,  # the last error itself, not tenacity's RetryError, reaches us
+    )
+    try:
+        return retrying(fn)
+    except HubError:
+        raise
+    except Exception as exc:
+        raise hub_error(exc, repo_id=repo_id, action=action, token=token) from None

@@ -147,30 +147,29 @@ def pca_inputs(
 
 
 def ols(x: Sequence[float], y: Sequence[float]) -> dict:
-    """Simple OLS ``y = a + beta x`` with beta's standard error and two-sided t-test p."""
+    """Simple OLS ``y = a + beta x`` with beta's standard error and two-sided t-test p.
+
+    The fit is ``scipy.stats.linregress``; what is ours is the guard (a slope needs three
+    rows and two x values) and the exact-fit convention: residuals of zero give
+    ``t = inf`` and ``p = 0``, and a constant ``y`` has no R^2 (None).
+    """
     from scipy import stats
 
     x, y = np.asarray(x, float), np.asarray(y, float)
     n = len(x)
     if n < 3 or np.ptp(x) == 0:
         raise EmptyDataError(f"a regression needs >= 3 rows with varying x, got {n}")
-    xc = x - x.mean()
-    beta = float(xc @ (y - y.mean()) / (xc @ xc))
-    intercept = float(y.mean() - beta * x.mean())
-    resid = y - intercept - beta * x
-    dof = n - 2
-    se = math.sqrt(float(resid @ resid) / dof / float(xc @ xc))
-    t = beta / se if se > 0 else math.inf
-    p = float(2 * stats.t.sf(abs(t), dof)) if math.isfinite(t) else 0.0
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1 - float(resid @ resid) / ss_tot if ss_tot > 0 else None
+    fit = stats.linregress(x, y)
+    varies = bool(np.ptp(y) > 0)  # a constant y leaves linregress's r, se and p NaN
+    se = float(fit.stderr) if varies else 0.0
+    exact = se == 0
     return {
-        "beta": beta,
-        "intercept": intercept,
+        "beta": float(fit.slope),
+        "intercept": float(fit.intercept),
         "stderr": se,
-        "t": t,
-        "p_value": p,
-        "r2": r2,
+        "t": math.inf if exact else float(fit.slope) / se,
+        "p_value": 0.0 if exact else float(fit.pvalue),
+        "r2": float(fit.rvalue**2) if varies else None,
         "n": n,
     }
 

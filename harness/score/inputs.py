@@ -9,10 +9,10 @@ protocol its input recorded (``None`` for inputs older than protocols), and
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import math
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,51 +20,64 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
-from harness.evaluate.heldout import BENCHMARK as HELDOUT
-from harness.evaluate.heldout import score_from_bits_per_byte
-from harness.jsonl import read_jsonl
-from harness.naming import parse_model_args, parse_student_run_name
+from harness.evaluate.registry import benchmark_of_task, registry
+from harness.files import read_jsonl
+from harness.naming import (
+    EVAL_MANIFEST,
+    RESULTS_GLOB,
+    RUN_RECORD,
+    SUMMARY_FILE,
+    parse_eval_group,
+    parse_model_args,
+    parse_student_run_name,
+    samples_glob,
+)
 from harness.protocol import check_same, name_of, resolve
 
 logger = logging.getLogger(__name__)
 
 ROLES: tuple[str, ...] = ("student", "base", "reference")
-SIDECAR = "polyglot_run.json"  # written next to lm-eval output by the evaluate stage
-INTRINSIC_SUMMARY = "summary.jsonl"
-
-# Benchmark token in a task name -> the benchmark name of harness.languages.
-# Longer tokens first, so ``gmmlu_lite`` is not read as ``gmmlu`` + ``lite``.
-_BENCHMARK_TOKENS: dict[str, str] = {
-    "global_mmlu_lite": "global_mmlu_lite",
-    "gmmlu_lite": "global_mmlu_lite",
-    "global_mmlu": "global_mmlu",
-    "gmmlu": "global_mmlu",
-    "m_rewardbench": "m_rewardbench",
-    "mrewardbench": "m_rewardbench",
-    "mgsm": "mgsm",
-    "belebele": "belebele",
-    HELDOUT: HELDOUT,
-}
-_TASK_RE = re.compile(
-    r"^(?:polyglot_eval_)?(?P<bench>"
-    + "|".join(sorted(_BENCHMARK_TOKENS, key=len, reverse=True))
-    + r")_(?P<lang>[a-z]{2})$"
-)
-# Which lm-eval metric is "the" score of a task, most preferred first: our tasks
-# (harness.evaluate.benchmarks) report their headline as "acc" (M-RewardBench's is the
-# weighted accuracy, MGSM's the numeric match); the others cover the paper's task names.
-_METRICS: tuple[str, ...] = ("acc", "weighted_acc", "exact_match", "acc_norm")
+SIDECAR = RUN_RECORD  # written next to lm-eval output by the evaluate stage
+INTRINSIC_SUMMARY = SUMMARY_FILE
+# Which metric is "the" score of a task, and how it becomes a score, is the benchmark
+# record's (harness.evaluate.registry): the scorer keeps no table of its own.
 _FILTERS: tuple[str, ...] = ("none", "flexible-extract", "strict-match")
-# Benchmarks whose lm-eval metric is not itself a score: benchmark -> (metric, to score).
-# The held-out demo task reports only bits per byte (lower is better); its score has no
-# stderr because lm-eval reports none for bits_per_byte.
-_CONVERTED: dict[str, tuple[str, Callable[[float], float]]] = {
-    HELDOUT: ("bits_per_byte", score_from_bits_per_byte),
-}
-# The lowest valid score of a benchmark where it is not 0. The held-out score
-# ``1 - bits_per_byte / 8`` is below 0 for a model worse than uniform bytes (an untrained
-# base model on a script its tokenizer splits into bytes), a real score, not a typo.
-_SCORE_FLOOR: dict[str, float] = {HELDOUT: -math.inf}
+
+
+def score_reading(benchmark: str) -> tuple[tuple[str, ...], Callable[[float], float] | None]:
+    """How a benchmark's lm-eval results become its score: the metrics read, most
+    preferred first, and the conversion of the one found (None: it is the score).
+
+    What :func:`read_lm_eval_results` does, for other readers of the same numbers (the
+    bootstrap re-aggregates the items of the metric scored here).
+    """
+    record = registry().get(benchmark)
+    if record is None:
+        return ("acc",), None
+    return record.metrics, (record.to_score if record.score is not None else None)
+
+
+_METRICS: tuple[str, ...] = ("acc", "weighted_acc", "exact_match", "acc_norm")  # an unrecorded task
+
+
+@dataclass(frozen=True)
+class UnknownTask:
+    """An lm-eval result no benchmark record claims: reported, never silently dropped."""
+
+    task: str
+    source: str  # the results file
+
+    def __str__(self) -> str:
+        return (
+            f"{self.source}: task {self.task} is no benchmark the scorer knows; its results "
+            "are not scored (add a benchmark record for it, see harness/evaluate/registry.py)"
+        )
+
+
+def score_floor(benchmark: str) -> float:
+    """The lowest valid score of a benchmark: its record's ``floor``, else 0."""
+    record = registry().get(benchmark)
+    return record.floor if record is not None else 0.0
 
 
 def _read_json(path: Path) -> Any:
@@ -91,7 +104,7 @@ def check_score_range(rows: Iterable[ExtrinsicRow], ceiling: float = 1.0) -> Non
         ConfigError: the first row out of range, with its source and the fix.
     """
     for row in rows:
-        floor = _SCORE_FLOOR.get(row.benchmark, 0.0)
+        floor = score_floor(row.benchmark)
         where = f"{row.source}: {row.role} {row.student_family} {row.benchmark}_{row.language}"
         if not floor <= row.score <= ceiling:
             low = "" if math.isinf(floor) else f"{floor:g}, "
@@ -305,12 +318,11 @@ def task_benchmark(task: str) -> tuple[str, str] | None:
     """Map an lm-eval task name to (benchmark, language), or None for groups and others.
 
     Accepts our ``polyglot_eval_<bench>_<lang>`` names (``polyglot_eval_gmmlu_lite_de``)
-    and the paper's bare ``<bench>_<lang>`` names (``mrewardbench_de``).
+    and the paper's bare ``<bench>_<lang>`` names (``mrewardbench_de``), for every token a
+    benchmark record claims.
     """
-    match = _TASK_RE.match(task)
-    if not match:
-        return None
-    return _BENCHMARK_TOKENS[match["bench"]], match["lang"]
+    found = benchmark_of_task(task)
+    return (found[0].name, found[1]) if found is not None else None
 
 
 def _filter_rank(key: str) -> tuple[int, str]:
@@ -350,42 +362,55 @@ def read_lm_eval_results(
     teacher: str | None = None,
     target_language: str | None = None,
     protocol: str | None = None,
+    unknown: list[UnknownTask] | None = None,
 ) -> list[ExtrinsicRow]:
     """Read one model's lm-eval output (a ``results_*.json`` file or the folder of them).
 
     When a task appears in several result files, the newest (by the timestamp in the
     file name, which sorts lexically) wins: a rerun replaces an old score. ``protocol``
     is the name the evaluation recorded (:func:`lm_eval_protocol`), carried on every row.
+    Each benchmark's record says which metric is its score and how to read it. A leaf
+    task no record claims is logged as a warning naming the task and the file, and
+    appended to ``unknown`` for the caller's report; groups are aggregates, not scores.
 
     Raises:
         InputNotFoundError: no ``results_*.json`` at ``path``.
     """
     path = Path(path)
-    files = sorted(path.glob("results_*.json")) if path.is_dir() else [path]
+    files = sorted(path.glob(RESULTS_GLOB)) if path.is_dir() else [path]
     if not files or not files[0].is_file():
         raise InputNotFoundError(
             f"no lm-eval results_*.json under {path}; pass lm-eval's --output_path folder"
         )
     latest: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    groups: set[str] = set()
     for file in files:
         data = _read_json(file)
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, dict):
             raise ConfigError(f"{file}: not an lm-eval results file (no 'results' mapping)")
+        subtasks = data.get("group_subtasks")
+        if isinstance(subtasks, dict):
+            groups |= {name for name, members in subtasks.items() if members}
         for task, metrics in results.items():
             if not isinstance(metrics, dict):
                 raise ConfigError(f"{file}: results[{task!r}] is not a mapping of metrics")
             latest[task] = (str(file), metrics)
     rows = []
     for task, (file, metrics) in sorted(latest.items()):
-        mapped = task_benchmark(task)
+        mapped = benchmark_of_task(task)
         if mapped is None:
-            logger.debug("%s: task %s is not one of our benchmarks; skipped", file, task)
+            if task not in groups and parse_eval_group(task) is None:
+                found = UnknownTask(task, file)
+                logger.warning("%s", found)
+                if unknown is not None:
+                    unknown.append(found)
             continue
-        converted = _CONVERTED.get(mapped[0])
-        picked = _pick_metric(metrics, (converted[0],) if converted else _METRICS)
-        if picked is not None and converted is not None:
-            picked = (converted[1](picked[0]), None)
+        benchmark, language = mapped
+        picked = _pick_metric(metrics, benchmark.metrics)
+        if picked is not None and benchmark.score is not None:
+            # A converted metric's stderr is not the score's: none is reported.
+            picked = (benchmark.to_score(picked[0]), None)
         if picked is None:
             logger.warning("%s: task %s has no known score metric; skipped", file, task)
             continue
@@ -393,8 +418,8 @@ def read_lm_eval_results(
             ExtrinsicRow(
                 role=role,
                 student_family=student_family,
-                benchmark=mapped[0],
-                language=mapped[1],
+                benchmark=benchmark.name,
+                language=language,
                 score=picked[0],
                 stderr=picked[1],
                 teacher=teacher,
@@ -406,23 +431,33 @@ def read_lm_eval_results(
     return rows
 
 
-def _lm_eval_identity(folder: Path) -> dict[str, Any]:
-    """role/family/teacher/target language of an lm-eval model folder.
+IDENTITY_FIELDS: tuple[str, ...] = ("role", "student_family", "teacher", "target_language")
 
-    The sidecar written by the evaluate stage is authoritative (lineage lives in data,
-    not names); without one, a student run name in ``pretrained=`` or the folder name
-    is parsed, which only works for students.
+
+def results_identity(folder: str | Path) -> dict[str, Any] | None:
+    """Whose lm-eval results an output folder holds: role, family, teacher, language.
+
+    The run record the evaluate stage writes (in the folder, or the one above when the
+    results sit in the model's sub-folder) is authoritative: lineage lives in data, not
+    names. Without one, a student run name is parsed from ``pretrained=`` in the results
+    (newest file first) or from the folder's name, which only works for students. The
+    scorer and the publisher both ask here.
+
+    Returns:
+        The identity, or None when neither a record nor a name tells.
+
+    Raises:
+        ConfigError: a record or results file is not valid JSON (named).
     """
-    for candidate in (folder / SIDECAR, folder.parent / SIDECAR):
+    folder = Path(folder)
+    for candidate in (folder / RUN_RECORD, folder.parent / RUN_RECORD):
         if candidate.is_file():
             meta = _read_json(candidate)
             if not isinstance(meta, dict):
                 raise ConfigError(f"{candidate}: expected a JSON object")
-            return {
-                k: meta.get(k) for k in ("role", "student_family", "teacher", "target_language")
-            }
+            return {k: meta.get(k) for k in IDENTITY_FIELDS}
     names = [folder.name]
-    for file in sorted(folder.glob("results_*.json")):
+    for file in sorted(folder.glob(RESULTS_GLOB)):
         data = _read_json(file)
         config = data.get("config") if isinstance(data, dict) else None
         name = _model_args_name(config) if isinstance(config, dict) else None
@@ -433,17 +468,20 @@ def _lm_eval_identity(folder: Path) -> dict[str, Any]:
             family, teacher, language = parse_student_run_name(name)
         except ValueError:
             continue
-        return {
-            "role": "student",
-            "student_family": family,
-            "teacher": teacher,
-            "target_language": language,
-        }
-    raise ConfigError(
-        f"{folder}: cannot tell whose lm-eval results these are; write a {SIDECAR} with "
-        '{"role": "base"|"reference"|"student", "student_family": ..., "teacher": ..., '
-        '"target_language": ...} next to the results'
-    )
+        return dict(zip(IDENTITY_FIELDS, ("student", family, teacher, language), strict=True))
+    return None
+
+
+def _lm_eval_identity(folder: Path) -> dict[str, Any]:
+    """:func:`results_identity`, or a one-line error saying how to record one."""
+    identity = results_identity(folder)
+    if identity is None:
+        raise ConfigError(
+            f"{folder}: cannot tell whose lm-eval results these are; write a {RUN_RECORD} "
+            'with {"role": "base"|"reference"|"student", "student_family": ..., "teacher": '
+            '..., "target_language": ...} next to the results'
+        )
+    return identity
 
 
 def lm_eval_protocol(folder: str | Path) -> tuple[Any, str | None]:
@@ -456,13 +494,11 @@ def lm_eval_protocol(folder: str | Path) -> tuple[Any, str | None]:
     Raises:
         ConfigError: two of those files record different protocols (both named).
     """
-    from harness.evaluate.run import MANIFEST
-
     folder = Path(folder)
     found: dict[str, Any] = {}
     candidates = (
-        folder / MANIFEST,
-        folder.parent / MANIFEST,
+        folder / EVAL_MANIFEST,
+        folder.parent / EVAL_MANIFEST,
         folder / SIDECAR,
         folder.parent / SIDECAR,
     )
@@ -483,11 +519,15 @@ def lm_eval_protocol(folder: str | Path) -> tuple[Any, str | None]:
     return record, source
 
 
-def read_extrinsic(path: str | Path) -> list[ExtrinsicRow]:
+def read_extrinsic(
+    path: str | Path, *, unknown: list[UnknownTask] | None = None
+) -> list[ExtrinsicRow]:
     """Read every extrinsic input under ``path``.
 
     ``path`` may be a long-format ``.jsonl`` file, an lm-eval model folder, or a folder
     holding any mix of ``.jsonl`` files and lm-eval output folders (searched recursively).
+    lm-eval results of tasks no benchmark record claims are appended to ``unknown`` (and
+    logged), so the score report can name them.
 
     Raises:
         InputNotFoundError: ``path`` does not exist.
@@ -502,17 +542,17 @@ def read_extrinsic(path: str | Path) -> list[ExtrinsicRow]:
     elif path.is_file():
         raise ConfigError(f"{path}: expected a .jsonl file or a folder")
     else:
-        folders = sorted({f.parent for f in path.rglob("results_*.json")})
+        folders = sorted({f.parent for f in path.rglob(RESULTS_GLOB)})
         for file in sorted(path.rglob("*.jsonl")):
             # lm-eval's --log_samples files sit next to its results: not our rows.
-            if file.parent in folders or file.name.startswith("samples_"):
+            if file.parent in folders or fnmatch.fnmatchcase(file.name, samples_glob()):
                 continue
             rows += [extrinsic_row_from_dict(obj, source=where) for where, obj in read_jsonl(file)]
         for folder in folders:
             meta = _lm_eval_identity(folder)
             record, where = lm_eval_protocol(folder)
             protocol = protocol_name(record, where=str(where))
-            rows += read_lm_eval_results(folder, **meta, protocol=protocol)
+            rows += read_lm_eval_results(folder, **meta, protocol=protocol, unknown=unknown)
     if not rows:
         raise EmptyDataError(
             f"no extrinsic rows under {path}: expected *.jsonl or lm-eval results_*.json"

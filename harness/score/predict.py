@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
-from harness.files import atomic_write_text
-from harness.jsonl import read_jsonl
+from harness.files import atomic_write_text, read_jsonl
+from harness.naming import SUMMARY_FILE
 from harness.score.inputs import IntrinsicRow
 from harness.score.pgscore import (
     SCORES_FILE,
@@ -379,7 +379,7 @@ def locate_grid(path: str | Path) -> tuple[Path, Path | None]:
             f"no {SCORES_FILE} at {path}; pass a grid folder, a scores folder or the file "
             "(`polyglot-harness score` writes it)"
         )
-    summary = scores.parent.parent / "metrics" / "summary.jsonl"
+    summary = scores.parent.parent / "metrics" / SUMMARY_FILE
     return scores, summary if summary.is_file() else None
 
 

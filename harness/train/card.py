@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.files import atomic_write, atomic_write_text
+from harness.naming import RUN_RECORD
 
-SIDECAR = "polyglot_run.json"
+SIDECAR = RUN_RECORD
 CARD = "README.md"
 
 

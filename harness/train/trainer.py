@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
-from harness.files import atomic_write_text
+from harness.errors import ConfigError, EmptyDataError
+from harness.files import atomic_write_text, data_file
 from harness.models.preflight import check_model
 from harness.naming import student_run_name
 from harness.protocol import Protocol, name_of, resolve
 from harness.sampling import DEFAULT_SEED, DEFAULT_TOTAL, balanced_subsample
-from harness.schema import DATA_FILE, fingerprint_content, read_collected
+from harness.schema import fingerprint_content, read_collected
 from harness.train.card import (
     SIDECAR,
     harness_version,
@@ -89,12 +89,7 @@ def find_dataset(dataset: str | Path | None) -> Path:
     """The parquet file of a collected dataset given its folder or the file itself."""
     if dataset is None:
         raise ConfigError("field 'dataset' is required: pass the folder <data>/<teacher>/<lang>")
-    path = Path(dataset)
-    if path.is_dir():
-        path = path / DATA_FILE
-    if not path.is_file():
-        raise InputNotFoundError(f"{path} does not exist; run `polyglot-harness collect` first")
-    return path
+    return data_file(dataset)
 
 
 def read_dataset(path: Path) -> Any:

@@ -1,5 +1,5 @@
-"""Thin glue for lm-eval's ``!function``: the logic lives in ``harness.evaluate.heldout``."""
+"""Thin glue for lm-eval's ``!function``: the logic lives in ``harness.evaluate``."""
 
-from harness.evaluate.heldout import load_docs as load_heldout
+from harness.evaluate.benchmarks import load_docs as load
 
-__all__ = ["load_heldout"]
+__all__ = ["load"]

@@ -89,3 +89,15 @@ def test_schema_guided_output_parses_exactly(pair: dict[str, str], style: str) -
     parsed = extract_pair(text)
     assert parsed.ok
     assert (parsed.prompt, parsed.response) == (pair["prompt"].strip(), pair["response"].strip())
+
+
+def test_degenerate_output_is_classified_in_linear_time() -> None:
+    """A teacher stuck in a loop until the serving context (4,096 tokens, ~24k characters)
+    writes one long balanced span that is not JSON. Classifying it must stay linear: a
+    quadratic repair (json-repair 0.64.4 takes ~7 s on this span) would stall generation."""
+    import time
+
+    text = "{" + "Schritt: weiter, " * 1500 + "}"
+    start = time.perf_counter()
+    assert extract_pair(text).reason is InvalidReason.UNPARSEABLE
+    assert time.perf_counter() - start < 3.0

@@ -283,6 +283,23 @@ def test_transient_503_is_retried(hub_server, hub_token):
     assert statuses == [503, 503, 200] and sha == session.head(repo, "dataset")
 
 
+def test_transient_503_on_every_try_is_one_line_error_after_the_last(hub_server, hub_token, caplog):
+    from harness.publish import RetryPolicy
+    from harness.publish.session import open_session
+
+    session = open_session("retry", token=hub_token, policy=RetryPolicy(attempts=3, base_delay=0.01))  # fmt: skip
+    repo = f"retry/r-{uuid.uuid4().hex[:6]}"
+    session.ensure_repo(repo, "dataset")
+    hub_server.clear_requests()
+    hub_server.fail_next(3, 503, method="POST", path_contains="/commit/")  # one per try
+    with caplog.at_level(logging.WARNING), pytest.raises(HubError) as err:
+        session.commit(repo, "dataset", {"a.txt": b"hello"}, "add a")
+    assert [r.status for r in hub_server.requests if "/commit/" in r.url] == [503, 503, 503]
+    assert err.value.status == 503 and repo in str(err.value) and "\n" not in str(err.value)
+    assert err.value.__cause__ is None and hub_token not in str(err.value) + caplog.text
+    assert [m for m in caplog.messages if "retrying" in m][-1].endswith("(2/2)")
+
+
 def test_forbidden_and_missing_are_one_line_hub_errors(demo_run, hub_server, hub_token, caplog):
     from harness.publish.session import open_session
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
 
 import harness.score.analysis as analysis
+from harness.errors import EmptyDataError
 from harness.score.analysis import (
     PCA_FEATURES,
     family_matched,
@@ -113,12 +113,28 @@ def test_published_pca_numbers_are_internally_consistent() -> None:
     assert np.allclose(components @ components.T, np.eye(6), atol=1e-8)  # orthonormal
 
 
-def test_ols_matches_scipy_linregress() -> None:
-    x, y = [0.1, 1.2, 2.2, 3.1, 4.5], [1.0, 0.8, 1.9, 1.7, 2.6]
-    got, want = ols(x, y), stats.linregress(x, y)
-    assert got["beta"] == pytest.approx(want.slope) and got["p_value"] == pytest.approx(want.pvalue)
-    assert got["stderr"] == pytest.approx(want.stderr)
-    assert got["r2"] == pytest.approx(want.rvalue**2)
+def test_size_ols_hand_computed() -> None:
+    # x = 1..4, y = 2, 3, 5, 6: Sxx = 5, Sxy = 7 -> beta = 1.4, a = 4 - 1.4 * 2.5 = 0.5;
+    # residuals .1 -.3 .3 -.1 -> SSR = .2, s^2 = .2 / 2, se = sqrt(.1 / 5) = sqrt(.02),
+    # t = 1.4 / sqrt(.02) = sqrt(98); with 2 dof the two-sided p is 1 - |t| / sqrt(t^2 + 2)
+    # = 1 - sqrt(98) / 10; R^2 = 1 - .2 / 10.
+    got = ols([1, 2, 3, 4], [2, 3, 5, 6])
+    assert got["beta"] == pytest.approx(1.4) and got["intercept"] == pytest.approx(0.5)
+    assert got["stderr"] == pytest.approx(math.sqrt(0.02))
+    assert got["t"] == pytest.approx(math.sqrt(98))
+    assert got["p_value"] == pytest.approx(1 - math.sqrt(98) / 10)
+    assert got["r2"] == pytest.approx(0.98)
+    assert got["n"] == 4
+
+
+def test_size_ols_exact_fit_and_flat_pg() -> None:
+    exact = ols([1, 2, 3], [2, 4, 6])  # on the line: no residual, so no doubt about beta
+    assert (exact["beta"], exact["stderr"]) == (2.0, 0.0)
+    assert (exact["t"], exact["p_value"]) == (math.inf, 0.0)
+    flat = ols([1, 2, 3], [5, 5, 5])  # every teacher the same PG: slope 0, no R^2
+    assert (flat["beta"], flat["intercept"], flat["r2"]) == (0.0, 5.0, None)
+    with pytest.raises(EmptyDataError):
+        ols([2, 2, 2], [1, 2, 3])
 
 
 def _row(teacher: str, family: str, lang: str, score: float, pg: float | None = None) -> ScoreRow:

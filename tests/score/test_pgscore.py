@@ -271,6 +271,37 @@ def test_read_lm_eval_results_picks_metric_and_latest_file(tmp_path: Path) -> No
         read_lm_eval_results(tmp_path / "nothing", role="base", student_family="f")
 
 
+def test_results_of_a_benchmark_the_scorer_does_not_know_are_reported_not_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from harness.score.inputs import UnknownTask
+
+    folder = tmp_path / "model"
+    write_lm_eval(
+        folder,
+        "2025",
+        {
+            "polyglot_eval_mgsm_de": {"acc,none": 0.4},
+            "polyglot_eval_mystery_de": {"acc,none": 0.9},  # no record claims "mystery"
+            "arc_easy": {"acc,none": 0.7},
+            "mmlu": {"acc,none": 0.3},  # a group: an aggregate, not a benchmark
+            "polyglot_eval_ext_de": {"acc,none": 0.4},
+        },
+    )
+    data = json.loads((folder / "results_2025.json").read_text())
+    data["group_subtasks"] = {"mmlu": ["mmlu_x"], "arc_easy": []}
+    (folder / "results_2025.json").write_text(json.dumps(data))
+    unknown: list[UnknownTask] = []
+    with caplog.at_level(logging.WARNING, logger="harness.score.inputs"):
+        rows = read_lm_eval_results(folder, role="base", student_family="f", unknown=unknown)
+    assert [(r.benchmark, r.score) for r in rows] == [("mgsm", 0.4)]
+    assert [u.task for u in unknown] == ["arc_easy", "polyglot_eval_mystery_de"]
+    assert all(u.source == str(folder / "results_2025.json") for u in unknown)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 2 and "polyglot_eval_mystery_de" in warned[1]
+    assert str(folder / "results_2025.json") in warned[1]
+
+
 def test_read_extrinsic_folder_mixes_jsonl_sidecars_and_run_names(tmp_path: Path) -> None:
     base = tmp_path / "evals" / "base"
     write_lm_eval(base, "2025", {"polyglot_eval_mgsm_de": {"exact_match,none": 0.4}})
