@@ -1,11 +1,19 @@
-"""Perplexity: length-bucketed vs in-order batching at equal batch size.
+"""Perplexity: length-bucketed vs in-order batching, and the lm-eval path, at equal batch size.
 
 A tiny LlamaForCausalLM (hidden 64, 2 layers) over a byte-level BPE tokenizer trained
 here on generated text (no downloads) scores rows whose lengths vary from a few dozen
-tokens to ~1,000 (log-uniform responses), as synthetic SFT rows do. Both runs use the same batch size and give the same
-per-row values (checked); bucketing only changes which rows share a batch, so a batch
-pads to its own longest row instead of a random long one. Prints tokens/s (real tokens
-fed to the model per second), padding fractions and the speed ratio (goal >= 1.5x).
+tokens to ~1,000 (log-uniform responses), as synthetic SFT rows do. Three runs of the
+per-row rule (``per_row_fluency``) over the same rows and the same in-memory model:
+
+* transformers, in input order;
+* transformers, length-bucketed (a batch pads to its own longest row);
+* lm-eval: the ``polyglot_fluency`` task on lm-eval's ``hf`` backend wrapping the same
+  model (lm-eval sorts by length itself), task set-up and request building included.
+
+All three must give the same per-row values (checked). Prints tokens/s (real tokens fed to
+the model per second), padding fractions where known, and the speed ratios: bucketed /
+in order (goal >= 1.5x) and lm-eval / bucketed (the transformers per-row path is kept
+only while it is faster on CPU; ``fluency_backend="auto"`` follows this result).
 
 Run: python benchmarks/bench_perplexity.py [--rows 256] [--batch-size 8]
 """
@@ -88,7 +96,19 @@ def main(n_rows: int, batch_size: int, threads: int) -> None:
         model, tok, prompts[:16], responses[:16], batch_size, progress=False, protocol=per_row
     )  # warm-up
 
+    from lm_eval.models.huggingface import HFLM
+
+    from harness.intrinsic.fluency_lm_eval import score_perplexities_lm_eval
+
+    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=batch_size, max_length=16384)
+    score_perplexities_lm_eval(lm, prompts[:16], responses[:16])  # warm-up
+
     results = {}
+    t0 = time.perf_counter()
+    results["lm-eval"] = (
+        score_perplexities_lm_eval(lm, prompts, responses),
+        time.perf_counter() - t0,
+    )
     for name, bucket in (("in order", False), ("bucketed", True)):
         t0 = time.perf_counter()
         res = score_perplexities(
@@ -107,6 +127,10 @@ def main(n_rows: int, batch_size: int, threads: int) -> None:
     worst = max(abs(a / b - 1) for a, b in zip(base.values, bucketed.values, strict=True))
     if worst > 1e-4:
         raise SystemExit(f"bucketing changed per-row values (max rel. diff {worst:.1e})")
+    via_lm_eval = results["lm-eval"][0].values
+    worst_lm_eval = max(abs(a / b - 1) for a, b in zip(via_lm_eval, bucketed.values, strict=True))
+    if worst_lm_eval > 1e-4:
+        raise SystemExit(f"lm-eval's per-row values differ (max rel. diff {worst_lm_eval:.1e})")
 
     real = sum(lengths)
     print(
@@ -122,12 +146,19 @@ def main(n_rows: int, batch_size: int, threads: int) -> None:
     print(header)
     print("-" * len(header))
     for name, (res, secs) in results.items():
-        print(
-            f"{name:<10} | {secs:>8.2f} | {real / secs:>9,.0f} | {res.total_positions:>10,} | {res.padding_fraction:>7.1%}"
-        )
+        known = res.total_positions > 0  # lm-eval pads inside its own batches, unreported
+        positions = f"{res.total_positions:>10,}" if known else f"{'-':>10}"
+        padding = f"{res.padding_fraction:>7.1%}" if known else f"{'-':>7}"
+        print(f"{name:<10} | {secs:>8.2f} | {real / secs:>9,.0f} | {positions} | {padding}")
     speedup = results["in order"][1] / results["bucketed"][1]
     print(
         f"speed-up bucketed / in order: {speedup:.2f}x (goal >= 1.5x); per-row values equal (max rel. diff {worst:.1e})"
+    )
+    ratio = results["lm-eval"][1] / results["bucketed"][1]
+    faster = "transformers (bucketed)" if ratio > 1 else "lm-eval"
+    print(
+        f"time lm-eval / bucketed: {ratio:.2f} ({faster} is faster on CPU); per-row values equal "
+        f"(max rel. diff {worst_lm_eval:.1e})"
     )
 
 

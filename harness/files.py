@@ -9,6 +9,7 @@ line naming ``file:line``, never a traceback and never a silently dropped record
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -223,3 +224,38 @@ def data_file(path: str | Path) -> Path:
             "<teacher>/<lang> folder holding one (run `polyglot-harness collect` first)"
         )
     return file
+
+
+@functools.lru_cache(maxsize=1)
+def unique_key_loader() -> type:
+    """A ``SafeLoader`` that refuses duplicate mapping keys.
+
+    Why: YAML keeps the last of two equal keys without a word, so a second
+    ``gemma-3-4b:`` entry (or a second ``id:`` inside one) would silently replace the
+    first and a grid would benchmark a model nobody meant to.
+    """
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<:` merges may be overridden locally, as YAML intends
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable key: SafeLoader reports it itself
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key!r} (first at line {first.line + 1}); YAML would "
+                        "silently keep only the last: rename or remove one",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader

@@ -7,13 +7,13 @@ found at load time, not an hour into a generation run.
 from __future__ import annotations
 
 import difflib
-import functools
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, UnknownTeacherError
+from harness.files import unique_key_loader
 from harness.naming import slug
 from harness.paths import teachers_path
 from harness.redact import is_secret_key
@@ -163,41 +163,6 @@ def parse_teachers(data: Any, source: str = "teachers.yaml") -> dict[str, Teache
     return specs
 
 
-@functools.lru_cache(maxsize=1)
-def _unique_key_loader() -> type:
-    """A ``SafeLoader`` that refuses duplicate mapping keys.
-
-    Why: YAML keeps the last of two equal keys without a word, so a second
-    ``gemma-3-4b:`` entry (or a second ``id:`` inside one) would silently replace the
-    first and a grid would benchmark a model nobody meant to.
-    """
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-            seen: dict[Any, Any] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue  # `<<:` merges may be overridden locally, as YAML intends
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.get(key)
-                except TypeError:  # unhashable key: SafeLoader reports it itself
-                    continue
-                if first is not None:
-                    raise yaml.constructor.ConstructorError(
-                        None,
-                        None,
-                        f"duplicate key {key!r} (first at line {first.line + 1}); YAML would "
-                        "silently keep only the last: rename or remove one",
-                        key_node.start_mark,
-                    )
-                seen[key] = key_node.start_mark
-            return super().construct_mapping(node, deep=deep)
-
-    return UniqueKeyLoader
-
-
 def _read_registry_text(path: Path) -> str:
     """The registry's text, or a :class:`ConfigError` naming the file and the problem."""
     try:
@@ -227,7 +192,7 @@ def load_teachers(path: str | Path | None = None) -> dict[str, TeacherSpec]:
     path = Path(path) if path is not None else teachers_path()
     text = _read_registry_text(path)
     try:
-        data = yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader subclass
+        data = yaml.load(text, Loader=unique_key_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
-from harness.languages import LANGUAGES
+from harness.languages import generation_languages, get_language
 from harness.protocol import Protocol
 from harness.protocol import resolve as resolve_protocol
 
@@ -160,12 +160,12 @@ def language_name(config: str) -> str:
     Raises:
         ConfigError: no language in the table has that FLORES code.
     """
-    for language in LANGUAGES.values():
+    for language in map(get_language, generation_languages()):  # the table and the packs
         if language.flores == config:
             return language.name
     raise ConfigError(
-        f"M-RewardBench config {config!r} is no language's FLORES code in "
-        "harness/languages.py; add the language there"
+        f"M-RewardBench config {config!r} is no language's FLORES code; set `flores:` in "
+        "that language's record (harness/languages/data/<code>.yaml or its language pack)"
     )
 
 

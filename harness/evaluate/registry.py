@@ -103,13 +103,9 @@ class Benchmark:
                     f"`configs:` in {self.source}"
                 )
             return config
-        config = language.code if self.config_naming == "code" else language.flores
-        if not config:
-            raise ConfigError(
-                f"{self.name} names its configs by FLORES-200 code, but language "
-                f"{language.code!r} has none: add it to harness/languages.py"
-            )
-        return config
+        if self.config_naming == "code":
+            return language.code
+        return language.require("flores", f"{self.name} (configs named by FLORES-200 code)")
 
     def task_name(self, code: str) -> str:
         """The leaf lm-eval task of this benchmark in language ``code``."""

@@ -19,7 +19,12 @@ How a row's perplexity is formed is the protocol's (METHOD.md, "Intrinsic metric
 * **per_row_fluency** (the correction): each row's perplexity is
   ``exp(sum of its own response-token NLLs / their count)``, independent of batching.
   Rows are then batched in order of length (bucketing) and put back in input order, so
-  a batch pads to its own longest row; same numbers, far fewer wasted tokens.
+  a batch pads to its own longest row; same numbers, far fewer wasted tokens. The
+  prompt's trailing whitespace counts with the response, as lm-eval splits a
+  loglikelihood request, so these values equal the ``polyglot_fluency`` lm-eval task's
+  (:mod:`harness.intrinsic.fluency_lm_eval`, any lm-eval backend) on the same model.
+  This path stays because it is the faster on CPU (benchmarks/bench_perplexity.py) and
+  the paper's rule, which depends on padding inside a batch, has no lm-eval form.
 """
 
 from __future__ import annotations
@@ -71,11 +76,21 @@ def _pad_id(tokenizer: Any) -> int:
 
 
 def _texts(
-    tokenizer: Any, prompts: Sequence[str], responses: Sequence[str], chat_template: bool
+    tokenizer: Any,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    chat_template: bool,
+    per_row: bool = False,
 ) -> tuple[list[str], list[str], bool]:
-    """Prefix texts, full texts, and whether the tokenizer should add special tokens."""
+    """Prefix texts, full texts, and whether the tokenizer should add special tokens.
+
+    Per row, the prompt's trailing whitespace belongs to the response, as lm-eval splits a
+    loglikelihood request (``_encode_pair``): a prompt's final space tokenised alone would
+    otherwise mask the response's first word, which the joint text spells " word".
+    """
     if not chat_template:
-        return list(prompts), [p + r for p, r in zip(prompts, responses, strict=True)], True
+        fulls = [p + r for p, r in zip(prompts, responses, strict=True)]
+        return [p.rstrip() if per_row else p for p in prompts], fulls, True
     prefixes, fulls = [], []
     for p, r in zip(prompts, responses, strict=True):
         user = [{"role": "user", "content": p}]
@@ -151,7 +166,9 @@ def score_perplexities(
     if n == 0:
         return PerplexityResult([], 0, 0, 0, batch_mean=batch_mean)
 
-    prefix_texts, full_texts, special = _texts(tokenizer, prompts, responses, chat_template)
+    prefix_texts, full_texts, special = _texts(
+        tokenizer, prompts, responses, chat_template, per_row=not batch_mean
+    )
     prefix_lens = [
         len(ids)
         for ids in tokenizer(prefix_texts, add_special_tokens=special, verbose=False)["input_ids"]

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, InputNotFoundError
-from harness.files import append_jsonl, read_records
+from harness.errors import ConfigError
+from harness.files import append_jsonl, data_file, read_records
 from harness.intrinsic.rubrics import JUDGE_SCHEMA, MAX_SCORE, MIN_SCORE
 from harness.protocol import SCHEMA_DOC_KEY, Protocol, resolve
-from harness.schema import DATA_FILE, read_collected
+from harness.schema import read_collected
 
 logger = logging.getLogger(__name__)
 
@@ -174,23 +174,6 @@ def summarize_judgements(
     }
 
 
-def resolve_data_file(data_path: str | Path) -> Path:
-    """``data.parquet`` itself, or a dataset folder holding one.
-
-    Raises:
-        InputNotFoundError: neither exists.
-    """
-    path = Path(data_path).expanduser()
-    if path.is_dir():
-        path = path / DATA_FILE
-    if not path.is_file():
-        raise InputNotFoundError(
-            f"no collected dataset at {path}: pass a {DATA_FILE} file or the "
-            f"<teacher>/<lang> folder holding one"
-        )
-    return path
-
-
 def load_judge_docs(
     data_path: str | Path,
     *,
@@ -209,7 +192,7 @@ def load_judge_docs(
         InputNotFoundError: no dataset there.
         SchemaError: the file breaks the collected schema (e.g. nulls in ``valid``).
     """
-    path = resolve_data_file(data_path)
+    path = data_file(data_path)
     name = resolve(protocol).name
     columns = ["prompt", "response", "language", "seed_id", "valid"]
     table = read_collected(path, columns).to_pydict()
@@ -319,7 +302,7 @@ def judge_dataset(
     """
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
-    path = resolve_data_file(data_path)
+    path = data_file(data_path)
     name = resolve(protocol).name
     task_docs = load_judge_docs(path, include_invalid=include_invalid, protocol=name)
     docs = task_docs

@@ -20,13 +20,6 @@ from harness.languages import get_language
 
 Unit = Literal["word", "char"]
 
-# ISO 15924 scripts whose writing does not separate words with spaces.
-NO_SPACE_SCRIPTS = frozenset(
-    {"Jpan", "Hani", "Hans", "Hant", "Thai", "Laoo", "Khmr", "Mymr", "Tibt"}
-)
-# The same languages by code, for languages outside our table (lingua gives no script).
-_NO_SPACE_CODES = frozenset({"ja", "zh", "th", "lo", "km", "my", "bo"})
-
 _SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
 
@@ -35,10 +28,7 @@ def unit_for_language(language: str | None) -> Unit:
     """``"char"`` for languages written without spaces, ``"word"`` otherwise (and for None)."""
     if not language:
         return "word"
-    lang = get_language(language)
-    if lang.script in NO_SPACE_SCRIPTS or lang.code in _NO_SPACE_CODES:
-        return "char"
-    return "word"
+    return "word" if get_language(language).spaces_between_words else "char"
 
 
 def tokenize(text: str, unit: Unit, *, strip_punctuation: bool = False) -> list[str]:

@@ -9,10 +9,10 @@ answers with a JSON object whose score comes before its feedback, held to
 :data:`JUDGE_SCHEMA` by backends that offer schema-guided decoding. Both protocols share
 that structure; the wording is ours.
 
-One English template is filled from :mod:`harness.languages`, so every language gets the
-same criterion and adding a language adds no prose; what genuinely differs between
-languages (whose cultural context, which conventions) is *data* in
-:data:`CULTURAL_CONTEXT` and :data:`EXTRA_CRITERIA`, not forked templates.
+One English template is filled from the language's record (:mod:`harness.languages`), so
+every language gets the same criterion and adding a language adds no prose; what
+genuinely differs between languages (whose cultural context, which conventions) is
+*data* in the record's ``rubric_context`` and ``rubric_extra``, not forked templates.
 """
 
 from __future__ import annotations
@@ -44,30 +44,6 @@ JUDGE_SYSTEM_PROMPT = (
     "based on specific criteria, ensuring each assessment reflects the absolute "
     "standards set for performance."
 )
-
-# Who the text is for, per language; languages not listed get "<Name>-speaking communities".
-CULTURAL_CONTEXT: dict[str, str] = {
-    "ar": "Arabic-speaking communities across the Middle East and North Africa, "
-    "writing in Modern Standard Arabic unless the instruction asks for a dialect",
-    "cs": "Czech speakers in the Czech Republic",
-    "de": "German speakers in Germany, Austria and Switzerland",
-    "es": "Spanish speakers in Spain and Latin America",
-    "id": "Indonesian speakers in Indonesia",
-    "ja": "Japanese speakers in Japan",
-}
-
-# Language-specific points added to the criterion (register, script, conventions).
-EXTRA_CRITERIA: dict[str, str] = {
-    "ar": "Right-to-left Arabic script, correct agreement and case where written, "
-    "and no unexplained switching into English or transliteration.",
-    "cs": "Correct declension and aspect, and diacritics (háčky, čárky) present throughout.",
-    "de": "Correct case, gender and word order, and a consistent choice of du or Sie.",
-    "es": "Correct gender and number agreement, accents and inverted punctuation (¿ ¡).",
-    "id": "Standard (baku) Indonesian where the register calls for it, natural word choice "
-    "rather than literal translation from English.",
-    "ja": "Natural Japanese script use (kanji, kana), appropriate politeness level "
-    "(keigo where the situation calls for it) and no stray Chinese or English.",
-}
 
 CRITERION_TEMPLATE = (
     "How good is this response as an answer to the instruction for {name} speakers, "
@@ -125,9 +101,8 @@ class Rubric:
 
 
 def cultural_context(language: str) -> str:
-    """Whose conventions the rubric judges against (falls back to the language's name)."""
-    lang = get_language(language)
-    return CULTURAL_CONTEXT.get(lang.code, f"{lang.name}-speaking communities")
+    """Whose conventions the rubric judges against (the record's ``rubric_context``)."""
+    return get_language(language).rubric_context
 
 
 def rubric_parts(language: str) -> Rubric:
@@ -137,8 +112,8 @@ def rubric_parts(language: str) -> Rubric:
         UnknownLanguageError: the code is not a language the harness or lingua knows.
     """
     lang = get_language(language)
-    extra = EXTRA_CRITERIA.get(lang.code)
-    fill = {"name": lang.name, "native": lang.native_name, "context": cultural_context(lang.code)}
+    extra = lang.rubric_extra
+    fill = {"name": lang.name, "native": lang.native_name, "context": lang.rubric_context}
     return Rubric(
         criterion=CRITERION_TEMPLATE.format(**fill, extra=f" Also check: {extra}" if extra else ""),
         descriptors=tuple(t.format(**fill) for t in DESCRIPTOR_TEMPLATES),

@@ -12,6 +12,8 @@ Layout under ``out_dir``::
     <teacher>/<lang>/<metric>.json            dataset-level values + cache key
     <teacher>/<lang>/<metric>_rows.parquet    per-row values, where a metric has them
     <teacher>/<lang>/.judge.partial.jsonl     judgements of an unfinished judge run (resume)
+    <teacher>/<lang>/.fluency.partial-*.db    lm-eval's request cache of an unfinished
+                                              fluency run on the lm-eval path (resume)
     summary.jsonl                             one row per (teacher, language)
     rows.parquet                              per measured row: perplexity, rubric, lengths
 
@@ -22,6 +24,9 @@ deviations from it), the subsample size and its rows per strategy. Caches of met
 whose values differ between protocols (fluency, the judge's mean) are keyed on the
 protocol's rule, so switching protocol never serves the other rule's value; judgements
 themselves are rescored from the cache, not re-judged.
+
+Metrics come from the registry (:mod:`harness.intrinsic.metric`): a plugin metric is
+cached, resumed and joined like a built-in; its summary fields follow the built-ins'.
 """
 
 from __future__ import annotations
@@ -36,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, InputNotFoundError
-from harness.files import atomic_write, atomic_write_text
+from harness.files import atomic_write, atomic_write_text, read_jsonl
+from harness.intrinsic.builtin import METRICS
 from harness.intrinsic.compute import (
-    METRICS,
     DatasetRows,
     IntrinsicOptions,
     Resources,
@@ -47,13 +52,14 @@ from harness.intrinsic.compute import (
     compute_metric,
     deviations,
     fingerprint_file,
+    get_metric,
     missing_requirement,
     params_for,
     protocol_params,
     row_params,
 )
+from harness.intrinsic.metric import IntrinsicMetric, available_metrics
 from harness.intrinsic.subsample import Selection, select_rows
-from harness.jsonl import read_jsonl
 from harness.protocol import resolve
 from harness.schema import DATA_FILE, read_collected
 
@@ -186,7 +192,7 @@ def compute_intrinsic(
     out = Path(out_dir)
     datasets = discover_datasets(data_dir)
     plan: list[str] = []
-    for metric in options.metrics:
+    for metric in options.metric_names():
         reason = missing_requirement(metric, options)
         if reason:
             print(f"skipping {metric}: {reason}")
@@ -243,7 +249,8 @@ def compute_intrinsic(
                 "values": values,
             }
             _write_cache(folder, metric, record, rows)
-            partial.unlink(missing_ok=True)  # the cache now holds every row
+            for left in folder.glob(f".{metric}.partial*"):  # the cache now holds every row
+                left.unlink(missing_ok=True)
             computed += 1
             logger.info("computed %s for %s", metric, ref.name)
             bar.update()
@@ -279,9 +286,9 @@ def _usable(
     params = record.get("params", {})
     if params.get("limit") != options.limit:
         return "computed with another --limit"
-    if metric != "validity" and params.get("rows") != selection.key:
+    if not get_metric(metric, options).every_row and params.get("rows") != selection.key:
         return "computed on other rows (subsample or --all-rows)"
-    wanted = protocol_params(metric, options.protocol)
+    wanted = protocol_params(metric, options.protocol, options)
     if any(params.get(k) != v for k, v in wanted.items()):
         return f"computed under another protocol than {options.protocol}"
     return None
@@ -315,7 +322,7 @@ def _dataset_summary(
     }
     input_fp = fingerprint_file(ref.path)
     found: dict[str, Any] = {}  # the deviations of the caches joined
-    for metric in METRICS:
+    for metric in available_metrics(options.extra_metrics):
         record = _read_cache(folder / f"{metric}.json")
         if record is None:
             continue
@@ -358,25 +365,38 @@ def write_summary(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    summary_keys, row_fields = _plugin_fields(options)
     summaries, rows = [], []
     for ref in datasets:
         folder = out_dir / ref.teacher_slug / ref.language
         summary, per_row = _dataset_summary(ref, folder, options)
-        summaries.append({k: summary.get(k) for k in SUMMARY_KEYS} | summary)
+        summaries.append({k: summary.get(k) for k in summary_keys} | summary)
         rows.extend(per_row)
     text = "".join(json.dumps(_jsonable(s), ensure_ascii=False) + "\n" for s in summaries)
     path = out_dir / SUMMARY_FILE
     atomic_write_text(path, text)
-    columns = {c: [r.get(c) for r in rows] for c in ROW_COLUMNS}
+    columns = {c: [r.get(c) for r in rows] for c in (*ROW_COLUMNS, *row_fields)}
     schema = pa.schema(
         [(c, pa.string()) for c in ("teacher", "language", "seed_id")]
         + [("row_index", pa.int64()), ("perplexity", pa.float64()), ("rubric_score", pa.int64()),
            ("rubric_parsed", pa.bool_()), ("rubric_feedback", pa.string()),
            ("prompt_length", pa.int64()), ("response_length", pa.int64())]
+        + [(c, pa.array(columns[c]).type) for c in row_fields]  # a plugin's: as its values are
     )  # fmt: skip
     table = pa.table(columns, schema=schema)
     atomic_write(out_dir / ROWS_FILE, lambda p: pq.write_table(table, p))
     return path
+
+
+def _plugin_fields(options: IntrinsicOptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Summary keys (the built-ins', then each plugin's fields) and plugin per-row columns."""
+    plugins: list[IntrinsicMetric] = [
+        m for name, m in available_metrics(options.extra_metrics).items() if name not in METRICS
+    ]
+    extra = [f for m in plugins for f in m.summary_fields if f not in SUMMARY_KEYS]
+    rows = [f for m in plugins for f in m.row_fields if f not in ROW_COLUMNS]
+    keys = (*SUMMARY_KEYS[:-1], *dict.fromkeys(extra), SUMMARY_KEYS[-1])  # protocol last
+    return keys, tuple(dict.fromkeys(rows))
 
 
 def read_summary(path: str | Path) -> list[dict[str, Any]]:

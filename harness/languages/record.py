@@ -129,14 +129,14 @@ SCHEMA: dict[str, tuple[bool, str]] = {
 def _read_yaml(path: Path) -> Any:
     import yaml
 
-    from harness.teachers import _unique_key_loader
+    from harness.files import unique_key_loader
 
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the language record ({exc.strerror})") from exc
     try:
-        return yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader
+        return yaml.load(text, Loader=unique_key_loader())  # a SafeLoader
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f":{where.line + 1}" if where is not None else ""

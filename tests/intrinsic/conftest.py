@@ -56,3 +56,31 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory):
     )
     model = LlamaForCausalLM(config).eval()
     return model, tok
+
+
+def _write_collected(folder, pairs, language: str = "de"):
+    """A collected dataset of ``pairs`` (a pair with an empty response is invalid)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from harness.schema import DATA_FILE, sft_row
+
+    rows = [
+        dict(
+            sft_row(
+                prompt, response, language=language, strategy="generate", teacher="org/t",
+                seed_id=f"{language}-{i:04d}", valid=bool(response.strip()),
+                invalid_reason=None if response.strip() else "empty",
+            )
+        )
+        for i, (prompt, response) in enumerate(pairs)
+    ]  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), folder / DATA_FILE)
+    return folder / DATA_FILE
+
+
+@pytest.fixture
+def write_collected():
+    """``write_collected(folder, [(prompt, response), ...], language="de") -> data.parquet``."""
+    return _write_collected

@@ -98,7 +98,7 @@ def test_per_row_empty_prompt_scores_from_second_token(tiny_lm):
 
 def test_per_row_truncation(tiny_lm):
     model, tok = tiny_lm
-    long_prompt = "the cat sat on a mat " * 10
+    long_prompt = " ".join(["the cat sat on a mat"] * 10)  # no trailing space (see below)
     n_prompt = len(tok(long_prompt)["input_ids"])
     prompts = ["der Hund", long_prompt]
     responses = [" läuft schnell über die Straße " * 30, " and looked at birds"]
