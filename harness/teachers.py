@@ -41,6 +41,10 @@ def lm_eval_model_types() -> tuple[str, ...]:
     import lm_eval.models  # noqa: F401  (fills the registry with lazy entries)
     from lm_eval.api.registry import model_registry
 
+    from harness.autoload import register_models
+
+    register_models()  # our polyglot-* backends (schema-guided JSON), lazy as well
+
     return tuple(sorted(model_registry.keys()))
 
 

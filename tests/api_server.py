@@ -11,10 +11,14 @@ server implements the two endpoints those clients call::
 Answers are canned, deterministic and depend on the request, so a harness run against
 it produces data the harness's own checks accept:
 
-* a judge prompt (Prometheus's ``###Task Description`` format) gets
-  ``{"score": 4, "feedback": ...}``;
+* a judge prompt (Prometheus's ``###Task Description`` format, or ours with its
+  ``Rubric:`` section) gets ``{"score": 4, "feedback": ...}``;
 * a generate/translate prompt (asks for "a single JSON object") gets a valid
   ``{"prompt": ..., "response": ...}`` pair in the language the system prompt names;
+* a chat request with a ``response_format`` of type ``json_schema`` (schema-guided
+  decoding, as OpenAI and vLLM's server offer it) gets the object its schema describes
+  (a judgement when the schema has a ``score``, else the pair) whatever the prompt asks;
+  a malformed ``response_format`` is refused with 400, as the real API does;
 * anything else (respond) gets a plain answer in that language.
 
 Which canned text is picked depends on a hash of the request text, so different
@@ -92,16 +96,42 @@ def _language(text: str) -> str:
     return name if name in PAIRS else DEFAULT_LANGUAGE
 
 
-def answer_for(system: str, user: str) -> str:
-    """The canned answer to one prompt (system + user text), as described above."""
-    if "###Task Description" in user:
+_JUDGE_MARKERS = ("###Task Description", "\nRubric:\n")  # Prometheus's format, ours
+
+
+def answer_for(system: str, user: str, *, schema: dict[str, Any] | None = None) -> str:
+    """The canned answer to one prompt (system + user text), as described above.
+
+    With ``schema`` (a ``json_schema`` response format) the answer is the object that
+    schema describes: a judgement when it has a ``score``, else a prompt-response pair.
+    """
+    fields = set((schema or {}).get("properties") or {})
+    if "score" in fields or (schema is None and any(m in user for m in _JUDGE_MARKERS)):
         return json.dumps({"score": JUDGE_SCORE, "feedback": JUDGE_FEEDBACK})
     pairs = PAIRS[_language(system + "\n" + user)]
     index = int(hashlib.sha256(user.encode("utf-8")).hexdigest(), 16) % len(pairs)
     prompt, response = pairs[index]
-    if "single JSON object" in user:
+    if schema is not None or "single JSON object" in user:
         return json.dumps({"prompt": prompt, "response": response}, ensure_ascii=False)
     return response
+
+
+def response_format_error(value: Any) -> str | None:
+    """Why a ``response_format`` is malformed (OpenAI's shape), or None when it is fine."""
+    if not isinstance(value, dict) or value.get("type") not in {
+        "text",
+        "json_object",
+        "json_schema",
+    }:
+        return "response_format.type must be text, json_object or json_schema"
+    if value["type"] != "json_schema":
+        return None
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        return "response_format.json_schema needs a name"
+    if not isinstance(spec.get("schema"), dict):
+        return "response_format.json_schema.schema must be an object"
+    return None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -130,9 +160,18 @@ class _Handler(BaseHTTPRequestHandler):
             messages = body.get("messages") or []
             system = "\n".join(m.get("content", "") for m in messages if m.get("role") == "system")
             user = "\n".join(m.get("content", "") for m in messages if m.get("role") != "system")
+            fmt = body.get("response_format")
+            problem = None if fmt is None else response_format_error(fmt)
+            if problem:
+                self._send(400, {"error": {"message": problem}})
+                return
+            schema = fmt["json_schema"]["schema"] if fmt and fmt["type"] == "json_schema" else None
             choice = {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer_for(system, user)},
+                "message": {
+                    "role": "assistant",
+                    "content": answer_for(system, user, schema=schema),
+                },
                 "finish_reason": "stop",
             }
             self._send(200, {"object": "chat.completion", "choices": [choice]})

@@ -5,10 +5,14 @@ client, which needs lm-eval's ``api`` extra; a fresh install without it failed w
 ``ModuleNotFoundError: tenacity``. These tests drive the real lm-eval API clients
 (``local-chat-completions`` and ``openai-chat-completions``) through ``generate``,
 ``collect`` and the rubric judge, with :mod:`api_server` standing in for the API.
+``generate`` runs them as our ``polyglot-*`` subclasses, which send generate/translate
+requests the pair's JSON schema as ``response_format`` (the paper's schema-guided
+decoding) and respond requests none.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import sys
@@ -17,9 +21,10 @@ from importlib.metadata import distribution, requires
 from pathlib import Path
 
 import pytest
-from api_server import JUDGE_SCORE, OpenAIStubServer
+from api_server import JUDGE_SCORE, PAIRS, OpenAIStubServer
 
 from harness.cli.main import main
+from harness.protocol import PAIR_SCHEMA, SCHEMA_DOC_KEY
 
 LIMIT = 1  # documents per task: 3 strategies -> 3 rows
 
@@ -59,6 +64,12 @@ def collected(
     return root
 
 
+PAIR_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {"name": "pair", "schema": PAIR_SCHEMA, "strict": True},
+}
+
+
 def _files_holding(root: Path, needle: str) -> list[Path]:
     data = needle.encode("utf-8")
     return [p for p in root.rglob("*") if p.is_file() and data in p.read_bytes()]
@@ -81,6 +92,65 @@ def test_api_teacher_generates_valid_rows(collected: Path, server: OpenAIStubSer
     assert all(r["response"] and r["prompt"] for r in rows)
 
 
+def test_api_teacher_gets_the_pair_schema_for_generate_and_translate_only(
+    collected: Path, server: OpenAIStubServer
+) -> None:
+    from harness.generate.docs import build_docs
+
+    # The run's first document of each strategy (the protocol builds 10,000 per task).
+    strategy_of = {
+        build_docs("de", s, n_docs=10_000)[0]["user_prompt"]: s
+        for s in ("generate", "translate", "respond")
+    }
+    sent = {}
+    for request in server.requests:
+        if request.body.get("model") == "stub-teacher":
+            sent[strategy_of[request.body["messages"][1]["content"]]] = request.body
+    assert set(sent) == {"generate", "translate", "respond"}
+    assert sent["generate"]["response_format"] == PAIR_FORMAT
+    assert sent["translate"]["response_format"] == PAIR_FORMAT
+    assert "response_format" not in sent["respond"]
+    assert {b["max_tokens"] for b in sent.values()} == {4096}  # no cap but the context
+    [record] = list((collected / "runs").rglob("polyglot_run.json"))
+    meta = json.loads(record.read_text(encoding="utf-8"))
+    assert meta["lm_eval_model"] == "polyglot-local-chat-completions"
+    assert meta["structured_output"] is True
+    assert meta["protocol"]["deviations"] == {"limit": LIMIT}
+
+
+def test_openai_client_sends_response_format_only_for_schema_docs(
+    server: OpenAIStubServer, api_key: str
+) -> None:
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.registry import get_model
+
+    from harness.autoload import register_models
+    from harness.generate.parse import extract_pair
+
+    register_models()
+    lm = get_model("polyglot-openai-chat-completions").create_from_arg_string(
+        f"model=gpt-4o-mini-2024-07-18,base_url={server.chat_url},max_retries=1", {}
+    )
+    chat = lm.apply_chat_template([
+        {"role": "system", "content": "You are a fluent, native-level expert in German."},
+        {"role": "user", "content": "Wie heißt die Hauptstadt von Bayern?"},
+    ])  # fmt: skip
+    gen = {"until": [], "max_gen_toks": 64}
+    requests = [
+        Instance("generate_until", {SCHEMA_DOC_KEY: PAIR_SCHEMA}, (chat, dict(gen)), 0),
+        Instance("generate_until", {}, (chat, dict(gen)), 1),
+        Instance("generate_until", {SCHEMA_DOC_KEY: None}, (chat, dict(gen)), 2),
+    ]
+    before = len(server.requests)
+    guided, plain, empty = lm.generate_until(requests, disable_tqdm=True)
+    bodies = [r.body for r in server.requests[before:]]
+    assert [b.get("response_format") for b in bodies].count(PAIR_FORMAT) == 1
+    assert sum("response_format" in b for b in bodies) == 1
+    assert all(b["max_completion_tokens"] == 64 for b in bodies)
+    assert extract_pair(guided).ok  # the same question, answered as a pair under the schema
+    assert not extract_pair(plain).ok and not extract_pair(empty).ok
+
+
 def test_api_key_is_sent_in_the_header_and_never_written(
     collected: Path, server: OpenAIStubServer, api_key: str
 ) -> None:
@@ -93,7 +163,7 @@ def test_api_key_is_sent_in_the_header_and_never_written(
 def test_api_judge_gives_rubric_scores(
     collected: Path, server: OpenAIStubServer, api_key: str, tmp_path: Path
 ) -> None:
-    from harness.intrinsic.rubrics import JUDGE_SYSTEM_PROMPT
+    from harness.intrinsic.rubrics import JUDGE_SCHEMA
     from harness.intrinsic.run import compute_intrinsic, read_summary
 
     judge = "local-chat-completions:" + _api_args("stub-judge", server.chat_url)
@@ -105,9 +175,10 @@ def test_api_judge_gives_rubric_scores(
     assert row["n_judged"] == 3 * LIMIT and row["n_unparseable"] == 0
     judged = [r for r in server.requests if r.body.get("model") == "stub-judge"]
     assert len(judged) == 3 * LIMIT
-    messages = judged[0].body["messages"]
-    assert messages[0] == {"role": "system", "content": JUDGE_SYSTEM_PROMPT}
-    assert "###Score Rubrics:" in messages[1]["content"] and "German" in messages[1]["content"]
+    # The paper's judge: one raw prompt (no system turn), its answer held to the schema.
+    [message] = judged[0].body["messages"]
+    assert message["role"] == "user" and "German" in message["content"]
+    assert judged[0].body["response_format"]["json_schema"]["schema"] == JUDGE_SCHEMA
     assert _files_holding(tmp_path, api_key) == []
 
 
@@ -165,7 +236,7 @@ def test_registry_api_teacher_answers_through_lm_eval(
     )
     assert sent.headers.get("Authorization") == f"Bearer {api_key}"
     pair = extract_pair(answer)
-    assert pair.ok and "Herbst" in pair.prompt + pair.response
+    assert pair.ok and (pair.prompt, pair.response) in PAIRS["German"]
 
 
 def test_lm_eval_api_extra_is_a_dependency() -> None:

@@ -34,7 +34,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-size", type=int, default=256,
                         help="documents per task saved as one unit; a rerun resumes after the last")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("runs"), help="lm-eval output path")
+    parser.add_argument("--protocol", help=_field_help("protocol"))
+    parser.add_argument(
+        "--structured-output",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=_field_help("structured_output"),
+    )
     parser.set_defaults(run=run)
+
+
+def _field_help(name: str) -> str:
+    """The one copy of a field's documentation: its GenerationConfig metadata."""
+    import dataclasses
+
+    from harness.generate.runner import GenerationConfig
+
+    spec = next(f for f in dataclasses.fields(GenerationConfig) if f.name == name)
+    default = spec.default if spec.default is not dataclasses.MISSING else None
+    return str(spec.metadata["help"]) + ("" if default is None else f" (default: {default})")
 
 
 def grid_languages(spec: str | list[str] | None) -> list[str] | None:
@@ -74,9 +92,6 @@ def run(args: argparse.Namespace) -> int:
         model, model_args = spec.backend, spec.lm_eval_model_args()
     else:
         model, model_args = args.model, args.model_args
-    from harness.requirements import check_model_args
-
-    check_model_args(model, model_args, "generate")  # backend installed, local paths exist
     batch = int(args.batch_size) if str(args.batch_size).isdigit() else args.batch_size
     config = GenerationConfig(
         model=model,
@@ -92,7 +107,14 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         apply_chat_template=not args.no_chat_template,
         chunk_size=args.chunk_size,
+        protocol=args.protocol,
+        structured_output=args.structured_output,
     )
+    from harness.requirements import check_model_args
+
+    check_model_args(model, model_args, "generate")  # backend installed, local paths exist
+    off = ", ".join(f"{k}={v}" for k, v in sorted(config.deviations().items()))
+    print(f"protocol {config.protocol}; deviations: {off or 'none'}")
     run_generation(config, args.out)
     print(f"lm-eval output in {args.out}; next: polyglot-harness collect {args.out}")
     return 0

@@ -1,9 +1,15 @@
 """Run the generation tasks for one teacher through lm-eval's Python API.
 
-This is what ``lm_eval --tasks 'polyglot_*' --log_samples --output_path`` does, with two
-additions a long run needs: a per-teacher request cache so an interrupted run resumes
-where it stopped (lm-eval commits each response to SQLite as it arrives), and outputs in
-exactly the CLI's layout so :mod:`harness.collect` reads both alike.
+This is what ``lm_eval --tasks 'polyglot_*' --log_samples --output_path`` does, with
+additions a long run needs: chunks recorded as they finish so an interrupted run resumes
+where it stopped, and outputs in exactly the CLI's layout so :mod:`harness.collect` reads
+both alike.
+
+It also runs the paper's protocol (:mod:`harness.protocol`): the teacher's JSON pairs are
+decoded under their schema where the backend offers it (the ``polyglot-*`` model types
+of :mod:`harness.models.structured`), each task builds the protocol's number of
+documents, and generation has no cap of its own, only the model's context. Settings off
+the protocol are recorded as deviations in ``polyglot_run.json`` next to the results.
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import protocol as protocols
+from harness.autoload import STRUCTURED_BACKENDS, structured_type
 from harness.errors import ConfigError
 from harness.languages import parse_languages
 from harness.naming import slug
-from harness.redact import scrub_lm_eval_output, scrub_model_args
+from harness.redact import scrub_lm_eval_output, scrub_model_args, scrub_value
 from harness.schema import STRATEGIES
 
 logger = logging.getLogger(__name__)
+
+RUN_RECORD = "polyglot_run.json"  # beside the lm-eval results of each teacher
 
 
 @dataclass
@@ -37,10 +47,23 @@ class GenerationConfig:
     limit: int | None = field(
         default=None, metadata={"help": "documents per task (lm-eval --limit)"}
     )
-    n_docs: int | None = field(default=None, metadata={"help": "documents built per task"})
+    n_docs: int | None = field(
+        default=None,
+        metadata={
+            "help": "documents built per task; None: the protocol's "
+            f"{protocols.DOCUMENTS_PER_STRATEGY:,} per strategy"
+        },
+    )
     seeds: str | None = field(default=None, metadata={"help": "seed folder; None: bundled sample"})
     seed: int = field(default=1234, metadata={"help": "document sampling seed"})
-    max_gen_toks: int | None = field(default=None, metadata={"help": "override max new tokens"})
+    max_gen_toks: int | None = field(
+        default=None,
+        metadata={
+            "help": "cap on new tokens; None: the protocol's, no cap of its own but the "
+            f"serving context ({protocols.SERVING_CONTEXT:,}), lowered per request to what "
+            "the model's context leaves after the prompt"
+        },
+    )
     batch_size: int | str = field(
         default=8, metadata={"help": "lm-eval batch size (avoid auto on CPU)"}
     )
@@ -52,8 +75,30 @@ class GenerationConfig:
         default=256,
         metadata={"help": "documents per task saved as one unit; a rerun skips saved chunks"},
     )
+    protocol: str = field(
+        default=protocols.DEFAULT,
+        metadata={"help": "paper, corrected, paper+<correction>... (see docs/PROTOCOL.md)"},
+    )
+    structured_output: bool | None = field(
+        default=None,
+        metadata={
+            "help": "decode generate/translate outputs under the pair's JSON schema; None: "
+            f"on where the backend offers it ({', '.join(STRUCTURED_BACKENDS)})"
+        },
+    )
 
     def __post_init__(self) -> None:
+        self.protocol = protocols.resolve(self.protocol).name
+        if self.structured_output is not None and not isinstance(self.structured_output, bool):
+            raise ConfigError(
+                f"structured_output must be true, false or unset, got {self.structured_output!r}"
+            )
+        if self.structured_output and self.lm_eval_model() is None:
+            raise ConfigError(
+                f"structured output is not available for model type {self.model!r}; use one "
+                f"of {', '.join(STRUCTURED_BACKENDS)}, or turn it off "
+                "(structured_output: false, --no-structured-output)"
+            )
         bad = [s for s in self.strategies if s not in STRATEGIES]
         if bad:
             raise ConfigError(f"unknown strategy {bad[0]!r}; use {', '.join(STRATEGIES)}")
@@ -63,6 +108,45 @@ class GenerationConfig:
             raise ConfigError(f"chunk_size must be >= 1, got {self.chunk_size}")
         if self.max_gen_toks is not None and self.max_gen_toks < 1:
             raise ConfigError(f"max_gen_toks must be >= 1, got {self.max_gen_toks}")
+        if self.n_docs is not None and self.n_docs < 1:
+            raise ConfigError(f"n_docs must be >= 1, got {self.n_docs}")
+
+    def lm_eval_model(self) -> str | None:
+        """Our ``polyglot-*`` type wrapping :attr:`model`, or None where none exists."""
+        return structured_type(self.model)
+
+    @property
+    def structured(self) -> bool:
+        """Whether schema-guided decoding is on (``structured_output`` resolved)."""
+        if self.structured_output is None:
+            return self.lm_eval_model() is not None
+        return self.structured_output
+
+    @property
+    def docs_per_task(self) -> int:
+        return self.n_docs if self.n_docs is not None else protocols.DOCUMENTS_PER_STRATEGY
+
+    @property
+    def new_tokens(self) -> int:
+        """The max_gen_toks every request asks for (backends may lower it per request)."""
+        return self.max_gen_toks if self.max_gen_toks is not None else protocols.SERVING_CONTEXT
+
+    def deviations(self) -> dict[str, Any]:
+        """Settings this run chose that the protocol fixes otherwise."""
+        found: dict[str, Any] = {}
+        if self.limit is not None and self.limit < self.docs_per_task:
+            found["limit"] = self.limit
+        if self.docs_per_task != protocols.DOCUMENTS_PER_STRATEGY:
+            found["n_docs"] = self.docs_per_task
+        if self.new_tokens != protocols.SERVING_CONTEXT:
+            found["max_gen_toks"] = self.new_tokens
+        if not self.structured:
+            found["structured_output"] = False
+        return found
+
+    def protocol_record(self) -> dict[str, Any]:
+        """What artefacts store: :meth:`harness.protocol.Protocol.record` with deviations."""
+        return protocols.resolve(self.protocol).record(self.deviations())
 
     def tasks(self) -> list[str]:
         from harness.generate.taskgen import task_name  # not at import: taskgen runs as __main__
@@ -87,10 +171,12 @@ def _fingerprint(config: GenerationConfig) -> dict[str, Any]:
         "model_args": scrub_model_args(config.model_args),
         "seeds": str(config.seeds),
         "seed": config.seed,
-        "n_docs": config.n_docs,
-        "max_gen_toks": config.max_gen_toks,
+        "n_docs": config.docs_per_task,
+        "max_gen_toks": config.new_tokens,
         "apply_chat_template": config.apply_chat_template,
         "chunk_size": config.chunk_size,
+        "protocol": config.protocol,
+        "structured_output": config.structured,
     }
 
 
@@ -139,20 +225,79 @@ def plan_chunks(sizes: dict[str, int], chunk_size: int) -> list[dict[str, list[i
     return rounds
 
 
+def _load_model(config: GenerationConfig) -> Any:
+    """Build the lm-eval model: our ``polyglot-*`` type where one wraps the user's."""
+    from lm_eval.api.registry import get_model
+
+    from harness.autoload import register_models
+
+    register_models()  # also with POLYGLOT_HARNESS_AUTOLOAD=0
+    model_type = config.lm_eval_model()
+    extra: dict[str, Any] = {"batch_size": config.batch_size, "device": config.device}
+    if model_type is None:
+        model_type = config.model
+        logger.warning(
+            "lm-eval model type %s has no schema-guided decoding here: generate/translate "
+            "outputs run unguided (the paper's protocol guides them; recorded as a "
+            "deviation), and max_gen_toks %d is not lowered to fit the model's context",
+            config.model, config.new_tokens,
+        )  # fmt: skip
+    else:
+        extra["structured_output"] = config.structured
+    logger.info(
+        "max_gen_toks %d%s; %s lowers it per request to what the model's context leaves "
+        "after the prompt", config.new_tokens,
+        "" if config.max_gen_toks else " (protocol: no cap of its own, only the serving context)",
+        model_type,
+    )  # fmt: skip
+    return get_model(model_type).create_from_arg_string(config.model_args, extra)
+
+
+def _write_run_record(folder: Path, config: GenerationConfig) -> None:
+    """``polyglot_run.json``: how this teacher's outputs were made, and the protocol.
+
+    ``role`` is ``teacher`` so that publish, which reads files of this name as student
+    runs, passes it by. No secrets: model_args are scrubbed.
+    """
+    from harness import __version__
+    from harness.files import atomic_write_text
+
+    record = {
+        "role": "teacher",
+        "stage": "generate",
+        "protocol": config.protocol_record(),
+        "model": config.model,
+        "lm_eval_model": config.lm_eval_model() or config.model,
+        "model_args": scrub_model_args(config.model_args),
+        "structured_output": config.structured,
+        "languages": [lang.code for lang in parse_languages(config.languages)],
+        "strategies": list(config.strategies),
+        "n_docs": config.docs_per_task,
+        "limit": config.limit,
+        "max_gen_toks": config.new_tokens,
+        "seeds": scrub_value(str(config.seeds)) if config.seeds else None,
+        "seed": config.seed,
+        "apply_chat_template": config.apply_chat_template,
+        "harness_version": __version__,
+    }
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    atomic_write_text(folder / RUN_RECORD, text)
+
+
 def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[str, Any]:
     """Run the tasks and save lm-eval results and samples under ``output_path``.
 
     Work is done in chunks of ``config.chunk_size`` documents per task; each finished
     chunk is saved (results + samples, in the lm-eval CLI layout) and recorded, so a
     rerun after an interruption skips what is done. (lm-eval's own request cache does
-    not store sampled generations, so it cannot resume this job.)
+    not store sampled generations, so it cannot resume this job.) The run record
+    ``polyglot_run.json`` (protocol and deviations) is written beside the results.
 
     Returns:
         lm-eval's results dictionary of the last chunk run (without samples), or an
         empty dict when everything was already done.
     """
     from lm_eval import simple_evaluate
-    from lm_eval.api.registry import get_model
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
@@ -160,11 +305,19 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
 
     output_path = Path(output_path)
     output_path.mkdir(parents=True, exist_ok=True)
-    metadata: dict[str, Any] = {"seed": config.seed}
+    deviations = config.deviations()
+    if deviations:
+        logger.warning(
+            "protocol %s with deviations: %s", config.protocol,
+            ", ".join(f"{k}={v}" for k, v in sorted(deviations.items())),
+        )  # fmt: skip
+    metadata: dict[str, Any] = {
+        "seed": config.seed,
+        "n_docs": config.docs_per_task,
+        "protocol": config.protocol,
+    }
     if config.seeds:
         metadata["seeds"] = str(config.seeds)
-    if config.n_docs:
-        metadata["n_docs"] = config.n_docs
     # Every generation task is ours: indexing lm-eval's ~27k task files costs ~15 s a run.
     manager = TaskManager(include_path=str(tasks_path()), include_defaults=False, metadata=metadata)
     loaded = manager.load(config.tasks())["tasks"]
@@ -187,11 +340,8 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
     if skipped:
         logger.info("resuming: %d finished task chunks skipped", skipped)
 
-    lm = get_model(config.model).create_from_arg_string(
-        config.model_args,
-        {"batch_size": config.batch_size, "device": config.device},
-    )
-    gen_kwargs = f"max_gen_toks={config.max_gen_toks}" if config.max_gen_toks else None
+    lm = _load_model(config)
+    gen_kwargs = f"max_gen_toks={config.new_tokens}"
     # The model is built: lm-eval only records and logs model_args from here on, so it
     # never sees the credentials (and the output is scrubbed again before it is saved).
     recorded_args = scrub_model_args(config.model_args)
@@ -219,6 +369,8 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
         tracker.save_results_aggregated(results=results, samples=samples)
         for name in results["configs"]:
             tracker.save_results_samples(task_name=name, samples=samples[name])
+        folder = output_path / tracker.general_config_tracker.model_name_sanitized
+        _write_run_record(folder, config)
         done.update(_chunk_key(t, idx) for t, idx in chunk.items())
         _save_progress(progress, fingerprint, done)
     return results
