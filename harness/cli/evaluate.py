@@ -4,7 +4,8 @@ Student runs are read from their ``polyglot_run.json``; ``--base`` and ``--refer
 take a family from ``students.yaml``; ``--role`` with ``--model-args`` evaluates any
 other model. Each model's output goes to ``<out>/<name>`` (see
 :func:`harness.naming.eval_run_name`), which ``score --extrinsic <out>`` reads as is.
-Shared flags take their help from :class:`harness.evaluate.run.EvalConfig`.
+Shared flags are generated from :class:`harness.evaluate.run.EvalConfig` (see
+:mod:`harness.cli.flags`); the others take their help from it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from harness.cli import flags
 from harness.score.inputs import ROLES, SIDECAR
 
 _HELP = (
@@ -34,30 +36,20 @@ _SHARED: tuple[str, ...] = (
 )
 
 
-def _field_help(name: str) -> str:
-    """The one copy of a field's documentation: its EvalConfig metadata."""
-    import dataclasses
-
+def _eval_config() -> type:
     from harness.evaluate.run import EvalConfig
 
-    spec = next(f for f in dataclasses.fields(EvalConfig) if f.name == name)
-    default = spec.default if spec.default is not dataclasses.MISSING else None
-    shown = "" if default in (None, "") else f" (default: {default})"
-    return f"{spec.metadata['help']}{shown}".replace("%", "%%")
+    return EvalConfig
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
-    return value
+def _field_help(name: str, extra: str = "") -> str:
+    """The one copy of a field's documentation: its EvalConfig metadata (and default)."""
+    return flags.field_help(_eval_config(), name, extra)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``evaluate`` (flags only; the work is in :mod:`harness.evaluate.run`)."""
+    config = _eval_config()
     parser = subparsers.add_parser("evaluate", help=_HELP, description=_HELP)
     parser.add_argument(
         "runs",
@@ -80,30 +72,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--target-language", help=_field_help("target_language"))
     parser.add_argument(
         "--languages",
-        help=_field_help("languages") + " Required for --base, --reference and --role "
-        "(a student's default: its target language).",
-    )
+        help=_field_help(
+            "languages", "Required for --base, --reference and --role (a student's default: "
+            "its target language)."
+        ),
+    )  # fmt: skip
     parser.add_argument(
         "--model-args",
         default="",
-        help=_field_help("model_args") + " With student runs, --base or --reference, "
-        "added to the pretrained=... built for them (e.g. dtype=bfloat16).",
-    )
+        help=_field_help(
+            "model_args", "With student runs, --base or --reference, added to the "
+            "pretrained=... built for them (e.g. dtype=bfloat16)."
+        ),
+    )  # fmt: skip
     parser.add_argument("--students-file", help="a students.yaml instead of the bundled one")
-    parser.add_argument("--model", help=_field_help("model"))
-    parser.add_argument("--suite", help=_field_help("suite"))
-    parser.add_argument("--batch-size", help=_field_help("batch_size"))
-    parser.add_argument("--device", help=_field_help("device"))
-    parser.add_argument("--limit", type=_positive_int, help=_field_help("limit"))
-    parser.add_argument("--data-dir", help=_field_help("data_dir"))
-    parser.add_argument(
-        "--apply-chat-template",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=_field_help("apply_chat_template"),
+    # the fields every model of one invocation shares: flags as the dataclass defines them
+    flags.add_config_flags(
+        parser, config, skip=[f for f in flags.config_fields(config) if f not in _SHARED]
     )
-    parser.add_argument("--gen-kwargs", help=_field_help("gen_kwargs"))
-    parser.add_argument("--protocol", help=_field_help("protocol"))
     parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -134,7 +120,7 @@ def build_configs(args: argparse.Namespace) -> list[Any]:
     from harness.evaluate.run import EvalConfig
     from harness.naming import eval_run_name
 
-    shared = {k: getattr(args, k) for k in _SHARED if getattr(args, k, None) is not None}
+    shared = flags.given(args, EvalConfig, only=_SHARED)
     extra = args.model_args or ""
     configs = []
     for run_dir in _student_runs([Path(p) for p in args.runs or []]):

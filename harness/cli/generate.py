@@ -16,43 +16,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="have one teacher generate SFT data (lm-eval polyglot_* tasks)",
         description=__doc__,
     )
-    who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("--teacher", help="a teacher name (or id) from the registry")
-    who.add_argument("--model-args", help="lm-eval model_args, e.g. pretrained=org/model")
-    parser.add_argument("--model", default="hf", help="lm-eval model type with --model-args")
-    parser.add_argument("--registry", type=Path, help="teacher registry (default: bundled)")
-    parser.add_argument("--languages", help="comma-separated ISO codes (default: the grid)")
-    parser.add_argument("--strategies", default="generate,translate,respond")
-    parser.add_argument("--limit", type=int, help="documents per task")
-    parser.add_argument("--n-docs", type=int, help="documents to build per task")
-    parser.add_argument("--seeds", help="seed folder from `polyglot-harness seeds`")
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--max-gen-toks", type=int)
-    parser.add_argument("--batch-size", default="8", help="fixed size; 'auto' is slow on CPU")
-    parser.add_argument("--device")
-    parser.add_argument("--no-chat-template", action="store_true")
-    parser.add_argument("--chunk-size", type=int, default=256,
-                        help="documents per task saved as one unit; a rerun resumes after the last")  # fmt: skip
-    parser.add_argument("--out", type=Path, default=Path("runs"), help="lm-eval output path")
-    parser.add_argument("--protocol", help=_field_help("protocol"))
-    parser.add_argument(
-        "--structured-output",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=_field_help("structured_output"),
-    )
-    parser.set_defaults(run=run)
-
-
-def _field_help(name: str) -> str:
-    """The one copy of a field's documentation: its GenerationConfig metadata."""
-    import dataclasses
-
+    from harness.cli.flags import add_config_flags, field_help
     from harness.generate.runner import GenerationConfig
 
-    spec = next(f for f in dataclasses.fields(GenerationConfig) if f.name == name)
-    default = spec.default if spec.default is not dataclasses.MISSING else None
-    return str(spec.metadata["help"]) + ("" if default is None else f" (default: {default})")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--teacher", help="a teacher name (or id) from the registry")
+    who.add_argument(
+        "--model-args", help=field_help(GenerationConfig, "model_args", "(instead of --teacher)")
+    )
+    parser.add_argument(
+        "--model", help=field_help(GenerationConfig, "model", "(with --model-args)")
+    )
+    parser.add_argument("--registry", type=Path, help="teacher registry (default: bundled)")
+    parser.add_argument(
+        "--no-chat-template",
+        dest="no_chat_template",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="send raw prompts (the default renders them with the teacher's chat template)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="lm-eval output path")
+    parser.add_argument(  # as typed: grid_languages names what is wrong with it
+        "--languages", help=field_help(GenerationConfig, "languages", "(comma-separated)")
+    )
+    add_config_flags(
+        parser, GenerationConfig, skip=("model", "model_args", "apply_chat_template", "languages")
+    )
+    parser.set_defaults(run=run)
 
 
 def grid_languages(spec: str | list[str] | None) -> list[str] | None:
@@ -65,23 +55,24 @@ def grid_languages(spec: str | list[str] | None) -> list[str] | None:
         ConfigError: no code given (``","``), or a language without generation tasks.
     """
     from harness.errors import ConfigError
-    from harness.languages import GRID, parse_languages
+    from harness.languages import generation_languages, parse_languages
 
     if spec is None:
         return None
+    available = generation_languages()
     codes = [lang.code for lang in parse_languages(spec)]
-    missing = [code for code in codes if code not in GRID]
+    missing = [code for code in codes if code not in available]
     if missing:
         raise ConfigError(
             f"no generation tasks for language(s) {', '.join(missing)}; available: "
-            f"{', '.join(GRID)}. To add one, add its line to the table in "
-            "harness/languages.py and its seed file harness/seeds_data/<code>.jsonl, then "
-            "run `python -m harness.generate.taskgen`"
+            f"{', '.join(available)}. To add one, write a language pack (<code>.yaml and "
+            "<code>.jsonl) and name its folder in POLYGLOT_HARNESS_LANGUAGE_PACKS"
         )
     return codes
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.cli.flags import build
     from harness.generate.runner import GenerationConfig, run_generation
 
     languages = grid_languages(args.languages)
@@ -91,24 +82,10 @@ def run(args: argparse.Namespace) -> int:
         spec = get_teacher(args.teacher, load_teachers(args.registry))
         model, model_args = spec.backend, spec.lm_eval_model_args()
     else:
-        model, model_args = args.model, args.model_args
-    batch = int(args.batch_size) if str(args.batch_size).isdigit() else args.batch_size
-    config = GenerationConfig(
-        model=model,
-        model_args=model_args,
-        languages=languages,
-        strategies=args.strategies.split(","),
-        limit=args.limit,
-        n_docs=args.n_docs,
-        seeds=args.seeds,
-        seed=args.seed,
-        max_gen_toks=args.max_gen_toks,
-        batch_size=batch,
-        device=args.device,
-        apply_chat_template=not args.no_chat_template,
-        chunk_size=args.chunk_size,
-        protocol=args.protocol,
-        structured_output=args.structured_output,
+        model, model_args = args.model or GenerationConfig.model, args.model_args
+    chat = {"apply_chat_template": False} if getattr(args, "no_chat_template", False) else {}
+    config = build(
+        GenerationConfig, args, model=model, model_args=model_args, languages=languages, **chat
     )
     from harness.requirements import check_model_args
 

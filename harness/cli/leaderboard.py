@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
+from harness.cli.main import one_line_errors
 from harness.naming import LEADERBOARD_MD
 
 
@@ -35,8 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--values",
-        default="pg_score,headroom_gain",
-        help="comma-separated columns to tabulate: pg_score, pgr, z_score, headroom_gain, student_score",
+        default=None,
+        help="comma-separated columns to tabulate: pg_score, pgr, z_score, headroom_gain, "
+        "student_score (default: the leaderboard's own, PG-Score and headroom gain)",
     )
     parser.add_argument(
         "--sort",
@@ -48,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--tablefmt", default="simple", help="tabulate format for the terminal (default: simple)"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=one_line_errors(run))
     return parser
 
 
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the terminal tables and write the GitHub-markdown copy."""
     from pathlib import Path
 
-    from harness.errors import ConfigError, HarnessError
+    from harness.errors import ConfigError
     from harness.files import atomic_write_text, check_out_file
     from harness.score.pgscore import read_scores
     from harness.score.tables import (
@@ -69,33 +72,30 @@ def run(args: argparse.Namespace) -> int:
 
     if args.scores_path:
         args.scores = args.scores_path
-    values = [v.strip() for v in args.values.split(",") if v.strip()]
     scores = Path(args.scores)
     out = (
         Path(args.out)
         if args.out
         else (scores if scores.is_dir() else scores.parent) / LEADERBOARD_MD
     )
-    try:
-        if not values:
+    shown: dict[str, Any] = {}
+    if args.values is not None:  # else the leaderboard's own default columns
+        shown["values"] = [v.strip() for v in args.values.split(",") if v.strip()]
+        if not shown["values"]:
             raise ConfigError(
                 f"--values {args.values!r} names no column; choose from {', '.join(VALUES)}"
             )
-        check_out_file(out)
-        rows = read_scores(args.scores)
-        hours = read_costs(args.scores)
-        shown = {
-            "values": values,
-            "intervals": read_intervals(args.scores, rows),
-            "sort": args.sort,
-            "predicted": read_predicted(args.scores),
-        }
-        terminal = leaderboard(rows, tablefmt=args.tablefmt, **shown)
-        terminal += _costs(hours, args.tablefmt)
-        markdown = leaderboard(rows, tablefmt="github", **shown) + _costs(hours, "github")
-    except HarnessError as exc:
-        print(f"polyglot-harness leaderboard: {exc}", file=sys.stderr)
-        return 2
+    check_out_file(out)
+    rows = read_scores(args.scores)
+    hours = read_costs(args.scores)
+    shown |= {
+        "intervals": read_intervals(args.scores, rows),
+        "sort": args.sort,
+        "predicted": read_predicted(args.scores),
+    }
+    terminal = leaderboard(rows, tablefmt=args.tablefmt, **shown)
+    terminal += _costs(hours, args.tablefmt)
+    markdown = leaderboard(rows, tablefmt="github", **shown) + _costs(hours, "github")
     print(terminal)
     try:
         atomic_write_text(out, markdown)  # a kill mid-write keeps the previous leaderboard

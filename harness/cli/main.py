@@ -9,10 +9,12 @@ an unknown key in the file is an error.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -129,6 +131,7 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
     actions: dict[str, argparse.Action] = {}
     for a in sub._actions:
         actions.setdefault(a.dest, a)  # --private/--public share a dest: same kind
+    values = _negated_switches(values, actions, where)
     for key in values:
         if key not in actions or key in {"help", "run", "config"}:
             raise ConfigError(f"{where}: unknown key {key!r} for {command}")
@@ -144,6 +147,27 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
     return parser.parse_args(argv)
 
 
+def _negated_switches(
+    values: dict[str, Any], actions: dict[str, argparse.Action], where: str
+) -> dict[str, Any]:
+    """``no_x: true`` for a ``--x/--no-x`` switch means ``x: false``: keys are flag names.
+
+    Why: a flag such as ``--no-space`` was once a switch of its own (key ``no_space``);
+    flags generated from a dataclass field ``space`` keep accepting that key.
+    """
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        base = key[3:] if key.startswith("no_") and key not in actions else None
+        if base is None or not isinstance(actions.get(base), argparse.BooleanOptionalAction):
+            out[key] = value
+            continue
+        if base in values:
+            raise ConfigError(f"{where}: give {base!r} or {key!r}, not both")
+        flag = _boolean(value, f"{where}: {key!r}", nullable=False)
+        out[base] = not flag
+    return out
+
+
 def _kind(action: argparse.Action) -> str:
     return _KINDS.get(getattr(action.type, "__name__", "str"), "a valid value")
 
@@ -151,7 +175,8 @@ def _kind(action: argparse.Action) -> str:
 def _is_comma_list(action: argparse.Action) -> bool:
     default = action.default
     return bool(
-        action.dest == "languages"
+        getattr(action.type, "comma_list", False)  # a list field (harness.cli.flags)
+        or action.dest == "languages"
         or _COMMA_HELP.search(action.help or "")
         or (isinstance(default, str) and "," in default)
     )
@@ -207,8 +232,9 @@ def _config_value(action: argparse.Action, value: Any, where: str) -> Any:
             value = [f"{k}={v}" for k, v in value.items()]  # NAME=PATH pairs as a mapping
         items = value if isinstance(value, list) else [value]
         return [_scalar(action, item, where) for item in items]
-    if value is None and not action.required and action.default is None:
-        return None  # null where the flag's default is null too; else it must be a value
+    nullable = action.default is None or getattr(action.type, "nullable", False)
+    if value is None and not action.required and nullable:
+        return None  # null where the flag's default (or its field) is null too
     if isinstance(value, list) and _is_comma_list(action):
         if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{where} must be a list of names or a comma-separated string")
@@ -225,14 +251,47 @@ def _one_line(exc: BaseException) -> str:
     return re.sub(r"\s*\n\s*", " ", str(exc).strip())
 
 
+def _report(exc: HarnessError) -> int:
+    """The one place a ``HarnessError`` becomes what the user sees: one line, exit 2."""
+    print(f"polyglot-harness: error: {_one_line(exc)}", file=sys.stderr)
+    return 2
+
+
+def one_line_errors(
+    run: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A command's ``run`` that ends a ``HarnessError`` the way :func:`main` does.
+
+    Why: a command's parser is also built on its own (tests, scripts) and its ``run``
+    called without :func:`main`; the exit status and the line must be the same there.
+    Commands use this instead of catching ``HarnessError`` themselves.
+    """
+
+    @functools.wraps(run)
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return int(run(args) or 0)
+        except HarnessError as exc:
+            return _report(exc)
+
+    return guarded
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed as :func:`main` parses it, ``--config`` file included.
+
+    Raises:
+        ConfigError: the ``--config`` file cannot be read or holds a bad key or value.
+    """
+    return _apply_config(make_parser(), argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = make_parser()
     try:
-        args = _apply_config(parser, argv)
+        args = parse_args(argv)
     except HarnessError as exc:
-        print(f"polyglot-harness: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return _report(exc)
     level = getattr(logging, str(args.log_level).upper(), logging.INFO)
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
@@ -246,8 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         check_command(args)  # a missing optional package fails now, not after the work
         return int(args.run(args) or 0)
     except HarnessError as exc:
-        print(f"polyglot-harness: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return _report(exc)
     except KeyboardInterrupt:
         print("polyglot-harness: interrupted; finished work is kept", file=sys.stderr)
         return 130

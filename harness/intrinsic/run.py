@@ -195,7 +195,7 @@ def compute_intrinsic(
     for metric in options.metric_names():
         reason = missing_requirement(metric, options)
         if reason:
-            print(f"skipping {metric}: {reason}")
+            logger.info("skipping %s: %s", metric, reason)
         else:
             plan.append(metric)
     # Plan first: what is cached, what is not; then check the models the rest needs, so

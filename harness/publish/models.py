@@ -115,6 +115,9 @@ def _benchmarks(student: StudentSource, evals: Sequence[EvalSource]) -> list[dic
                 protocol=protocol_name(record, where=str(where)),
             )
         except HarnessError as exc:
+            # Deliberately not fatal: these scores only fill the card's model-index; a
+            # student whose results cannot be read is still published, and the warning
+            # names the folder. (Not a second error handler: nothing is shown as an error.)
             logger.warning("%s: lm-eval results not readable for the card (%s)", source.folder, exc)  # fmt: skip
             continue
         rows += [

@@ -305,12 +305,18 @@ def test_cli_flags_reach_the_config() -> None:
     from harness.cli.main import make_parser
 
     parser = make_parser()
+    from harness.cli.flags import build
+
     args = parser.parse_args(["generate", "--model-args", "pretrained=x"])
-    assert args.protocol is None and args.structured_output is None  # the config decides
+    assert "protocol" not in vars(args) and "structured_output" not in vars(
+        args
+    )  # the config decides
+    assert build(GenerationConfig, args).protocol == "paper"
     args = parser.parse_args([
         "generate", "--model-args", "pretrained=x", "--no-structured-output",
-        "--protocol", "paper+greedy_mgsm",
+        "--protocol", "paper+greedy_mgsm", "--temperature", "2",
     ])  # fmt: skip
     assert args.structured_output is False
-    config = GenerationConfig(protocol=args.protocol, structured_output=args.structured_output)
+    config = build(GenerationConfig, args)
     assert config.protocol == "paper+greedy_mgsm" and not config.structured
+    assert config.deviations()["temperature"] == 2.0
