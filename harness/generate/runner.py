@@ -79,6 +79,14 @@ class GenerationConfig:
         default=protocols.DEFAULT,
         metadata={"help": "paper, corrected, paper+<correction>... (see docs/PROTOCOL.md)"},
     )
+    temperature: float | None = field(
+        default=None,
+        metadata={"help": "sampling temperature; None: the protocol's 0.8 (another value is a "
+                  "recorded deviation, e.g. a deliberately degraded teacher)"},
+    )  # fmt: skip
+    top_p: float | None = field(
+        default=None, metadata={"help": "nucleus sampling top_p; None: the protocol's 0.9"}
+    )
     structured_output: bool | None = field(
         default=None,
         metadata={
@@ -108,6 +116,11 @@ class GenerationConfig:
             raise ConfigError(f"chunk_size must be >= 1, got {self.chunk_size}")
         if self.max_gen_toks is not None and self.max_gen_toks < 1:
             raise ConfigError(f"max_gen_toks must be >= 1, got {self.max_gen_toks}")
+        for name in ("temperature", "top_p"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or value < 0 or (name == "top_p" and value > 1)):  # fmt: skip
+                raise ConfigError(f"{name} must be a number >= 0 (top_p <= 1), got {value!r}")
         if self.n_docs is not None and self.n_docs < 1:
             raise ConfigError(f"n_docs must be >= 1, got {self.n_docs}")
 
@@ -142,7 +155,17 @@ class GenerationConfig:
             found["max_gen_toks"] = self.new_tokens
         if not self.structured:
             found["structured_output"] = False
+        for name, value in self.sampling().items():
+            if value != protocols.GENERATION_SAMPLING[name]:
+                found[name] = value
         return found
+
+    def sampling(self) -> dict[str, float]:
+        """The sampling settings every request gets: the protocol's unless overridden."""
+        return {
+            name: float(value if value is not None else protocols.GENERATION_SAMPLING[name])
+            for name, value in (("temperature", self.temperature), ("top_p", self.top_p))
+        }
 
     def protocol_record(self) -> dict[str, Any]:
         """What artefacts store: :meth:`harness.protocol.Protocol.record` with deviations."""
@@ -341,7 +364,9 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
         logger.info("resuming: %d finished task chunks skipped", skipped)
 
     lm = _load_model(config)
-    gen_kwargs = f"max_gen_toks={config.new_tokens}"
+    gen_kwargs = ",".join(
+        [f"max_gen_toks={config.new_tokens}", *(f"{k}={v}" for k, v in config.sampling().items())]
+    )
     # The model is built: lm-eval only records and logs model_args from here on, so it
     # never sees the credentials (and the output is scrubbed again before it is saved).
     recorded_args = scrub_model_args(config.model_args)

@@ -78,7 +78,8 @@ def score(args: dict[str, Any]) -> dict[str, Any]:
     from harness.errors import EmptyDataError
     from harness.score import read_intrinsic, score_run, write_scores
     from harness.score.bootstrap import bootstrap_run
-    from harness.score.pgscore import GapPolicy, teacher_key
+    from harness.score.config import ScoreConfig
+    from harness.score.pgscore import teacher_key
     from harness.score.robustness import ROBUSTNESS_FILE, alpha_sweep, write_robustness
 
     out = Path(args["out"])
@@ -98,15 +99,14 @@ def score(args: dict[str, Any]) -> dict[str, Any]:
     intrinsic = inside
     if not any(r.role == "student" for r in rows):
         raise EmptyDataError("no student could be scored: every evaluation failed or is missing")
-    policy = GapPolicy(
-        k=args["score"].get("gap_k", 2.0), floor=args["score"].get("gap_floor", 0.02)
-    )
+    config = ScoreConfig(extrinsic="-", **args["score"])  # the score command's own defaults
+    policy = config.policy()
     scored = score_run(rows, intrinsic or None, policy=policy, protocol=args.get("protocol"))
     write_scores(scored, out / SCORES_FILE)
     write_robustness(alpha_sweep(scored), out / ROBUSTNESS_FILE)
-    bootstrap_run(rows, intrinsic or None, out=out, policy=policy,
-                  replicates=int(args["score"].get("replicates", 1000)),
-                  seed=int(args["score"].get("seed", 0)))  # fmt: skip
+    if config.replicates > 0:
+        bootstrap_run(rows, intrinsic or None, out=out, policy=policy,
+                      replicates=config.replicates, seed=config.seed)  # fmt: skip
     # One intrinsic summary for the whole grid: what `publish` and `analyze` read.
     lines = [s.read_text(encoding="utf-8") for s in summaries if s.is_file()]
     atomic_write_text(Path(args["root"]) / "metrics" / SUMMARY_FILE, "".join(lines))

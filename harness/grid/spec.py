@@ -350,6 +350,8 @@ def parse_grid(data: Any, *, source: str = "<memory>", base_dir: Path | None = N
         value = score[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigError(f"{source}: score.{key}: expected a number >= 0, got {value!r}")
+        if key in ("replicates", "seed") and not isinstance(value, int):
+            raise ConfigError(f"{source}: score.{key}: expected a whole number, got {value!r}")
     publish = data.get("publish")
     if publish is not None:
         from harness.publish.run import PublishConfig

@@ -1,6 +1,6 @@
 """A small real grid: the bundled example cut to one language, with small budgets.
 
-Every grid test runs real jobs (lm-eval generation on SmolLM2 and a random tiny Llama,
+Every grid test runs real jobs (lm-eval generation on SmolLM2 at two sampling settings,
 TRL training, lm-eval evaluation) through a real executor; only the sizes are small.
 """
 
@@ -19,11 +19,12 @@ from harness.grid.spec import GridSpec, example_path, parse_grid
 
 
 def small_grid(out: Path, **changes: Any) -> dict[str, Any]:
-    """The example grid for one language (de), with budgets a test can afford."""
+    """The example grid for one language (de) and two teachers, with budgets a test can afford."""
     data = yaml.safe_load(example_path().read_text(encoding="utf-8"))
     data = copy.deepcopy(data)
     data.update(out=str(out), languages=["de"], retries=1)
-    data["generation"].update(limit=2, max_gen_toks=64)
+    data["teachers"] = data["teachers"][:2]  # SmolLM2 at the paper's sampling and at T 2.0
+    data["generation"].update(n_docs=2, max_gen_toks=64)
     data["students"][0]["train"].update(max_steps=8, save_steps=4, logging_steps=4)
     data["executor_options"] = {"workers": 2}
     data.update(changes)
