@@ -46,7 +46,7 @@ def run_demo(
         model="hf",
         model_args=f"pretrained={model_dir},dtype=float32",
         languages=languages,
-        limit=limit,
+        n_docs=limit,  # build only the documents it runs (recorded as a deviation)
         max_gen_toks=max_gen_toks,
         batch_size=batch_size,
         device="cpu",
