@@ -25,13 +25,11 @@ from harness import protocol as protocols
 from harness.autoload import STRUCTURED_BACKENDS, structured_type
 from harness.errors import ConfigError
 from harness.languages import parse_languages
-from harness.naming import slug
+from harness.naming import RUN_RECORD, slug
 from harness.redact import scrub_lm_eval_output, scrub_model_args, scrub_value
 from harness.schema import STRATEGIES
 
 logger = logging.getLogger(__name__)
-
-RUN_RECORD = "polyglot_run.json"  # beside the lm-eval results of each teacher
 
 
 @dataclass
@@ -172,7 +170,7 @@ class GenerationConfig:
         return protocols.resolve(self.protocol).record(self.deviations())
 
     def tasks(self) -> list[str]:
-        from harness.generate.taskgen import task_name  # not at import: taskgen runs as __main__
+        from harness.naming import generation_task as task_name
 
         return [
             task_name(s, lang.code)
