@@ -67,8 +67,8 @@ def main() -> int:
         predict_cmd = [*cli, "predict", "--scores", str(grid / "scores"), "--metrics",
                        str(grid / "metrics" / last), "--out", str(work / "predicted.jsonl")]  # fmt: skip
         predict_out, _, rc = _run(predict_cmd)
-        if rc:
-            raise SystemExit(f"predict failed ({rc})")
+        if rc:  # shown on the page, not fatal: the grid and the publish still document
+            predict_out = f"(exit {rc}; predict refuses a teacher the grid already scored)"
         sys.path.insert(0, str(ROOT / "tests"))
         from hub_server.server import start_hub_server
 
