@@ -15,7 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="predict a new teacher's PG-Score from its intrinsic metrics (no students trained)",
         description="Fits PG (or PGR) on the intrinsic metrics of a scored grid, reports its "
         "leave-one-teacher-out R^2 and interval coverage, and predicts the new teacher's "
-        "score with a prediction interval; rows go to predicted.jsonl, marked predicted.",
+        "score with a prediction interval; rows go to predicted.jsonl, marked predicted. "
+        "Without --metrics it only cross-validates: how far the grid's own teachers can be "
+        "predicted, nothing written.",
     )
     parser.add_argument(
         "--scores",
@@ -29,8 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--metrics",
-        required=True,
-        help="the new teacher's intrinsic metrics: its summary.jsonl or metrics folder",
+        default=None,
+        help="the new teacher's intrinsic metrics: its summary.jsonl or metrics folder "
+        "(omitted: cross-validate the grid only, predict nothing)",
     )
     parser.add_argument(
         "--target",
@@ -68,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.score.pgscore import Z_COLUMNS, read_scores
     from harness.score.predict import (
         LENGTH_FEATURES,
+        LEVELS,
         PAPER_IN_SAMPLE_R2,
         PREDICTED_FILE,
+        CVResult,
         build_tables,
         locate_grid,
         loto_cv,
@@ -90,23 +95,35 @@ def run(args: argparse.Namespace) -> int:
             )
         scores = read_scores(scores_file)
         grid = read_intrinsic(args.intrinsic or summary)
-        new = read_intrinsic(args.metrics)
-        predictions = predict_teachers(
-            scores, grid, new, target=args.target, features=features, **ridge, **level
+        new = read_intrinsic(args.metrics) if args.metrics is not None else None
+        predictions = (
+            predict_teachers(
+                scores, grid, new, target=args.target, features=features, **ridge, **level
+            )
+            if new is not None
+            else []
         )
-        cv = {}
+        cv: dict[str, dict[str, CVResult] | str] = {}
         for target in ("pg", "pgr"):
             try:
                 tables = build_tables(scores, grid, target=target, features=features)
-                cv[target] = {f: loto_cv(t, **ridge) for f, t in tables.items()}
+                levels = sorted({*LEVELS, args.level}) if args.level is not None else LEVELS
+                cv[target] = {f: loto_cv(t, levels=levels, **ridge) for f, t in tables.items()}
             except (ConfigError, EmptyDataError) as exc:  # not an error: the report says why
+                if new is None and target == args.target:  # ... unless the CV is all asked for
+                    raise
                 cv[target] = str(exc)
-        out = Path(args.out) if args.out else scores_file.parent / PREDICTED_FILE
-        written = merge_predicted(out, predicted_rows(predictions, scores))
+        if new is not None:
+            out = Path(args.out) if args.out else scores_file.parent / PREDICTED_FILE
+            written = merge_predicted(out, predicted_rows(predictions, scores))
     except OSError as exc:
         print(f"polyglot-harness predict: {exc}", file=sys.stderr)
         return 2
-    for family in sorted({p.student_family for p in predictions}):
+    families = sorted(
+        {p.student_family for p in predictions}
+        or {f for result in cv.values() if not isinstance(result, str) for f in result}
+    )
+    for family in families:
         print(f"student family {family}: leave-one-teacher-out fit on {', '.join(features)}")
         for target in ("pgr", "pg"):
             result = cv[target]
@@ -123,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{cover} of held-out rows"
                 + ("  [half of PG is z, a function of the inputs]" if target == "pg" else "")
             )  # fmt: skip
+    if new is None:
+        print("cross-validation only (no --metrics): nothing predicted, nothing written")
+        return 0
     for p in predictions:
         print(
             f"{p.teacher} {p.language} {p.student_family}: predicted {p.target} = {p.value:.3f} "

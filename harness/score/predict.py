@@ -106,8 +106,10 @@ def fit_linear(x: np.ndarray, y: np.ndarray, *, ridge: float = 0.0) -> LinearFit
     (its scale is set to 1 and the pseudo-inverse ignores the zero column).
 
     Raises:
+        ConfigError: a negative or non-finite ridge penalty.
         EmptyDataError: no residual degrees of freedom (too few rows for the features).
     """
+    _check_ridge(ridge)
     x, y = np.asarray(x, float), np.asarray(y, float)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(mean)), scale, 1.0)
@@ -195,6 +197,16 @@ def build_tables(
     }  # fmt: skip
 
 
+def _check_ridge(ridge: float) -> None:
+    if not (math.isfinite(ridge) and ridge >= 0):
+        raise ConfigError(f"ridge is {ridge}; must be a finite number >= 0 (0: least squares)")
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ConfigError(f"interval level is {level}; must lie strictly between 0 and 1")
+
+
 def _check_teachers(table: Table) -> None:
     n = len(set(table.teachers))
     if n < MIN_TEACHERS:
@@ -212,8 +224,12 @@ def loto_cv(table: Table, *, ridge: float = 0.0, levels: Sequence[float] = LEVEL
     meaningless).
 
     Raises:
+        ConfigError: an interval level outside (0, 1), or a bad ridge penalty.
         EmptyDataError: fewer than three teachers, or too few rows in a fold.
     """
+    for level in levels:
+        _check_level(level)
+    _check_ridge(ridge)
     _check_teachers(table)
     teachers = np.array(table.teachers)
     yhat = np.empty(len(table.y))
@@ -291,10 +307,8 @@ def predict_teachers(
     """
     if not new:
         raise EmptyDataError("no intrinsic rows for the teacher to predict")
-    if not 0 < level < 1:
-        raise ConfigError(f"interval level is {level}; must lie strictly between 0 and 1")
-    if not (math.isfinite(ridge) and ridge >= 0):
-        raise ConfigError(f"ridge is {ridge}; must be a finite number >= 0 (0: least squares)")
+    _check_level(level)
+    _check_ridge(ridge)
     measured = {teacher_key(s.teacher) for s in scores}
     again = sorted({r.teacher for r in new if teacher_key(r.teacher) in measured})
     if again:

@@ -182,6 +182,42 @@ def test_cli_reports_cv_next_to_the_paper_and_writes_predicted_rows(
         assert r["pg_hi"] - r["pg_lo"] == pytest.approx((r["hi"] - r["lo"]) / 2)
 
 
+def test_cli_without_metrics_cross_validates_the_grid_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a strong truth (sigma small) and a null one (beta 0): the CV R^2 must tell them apart
+    for name, beta, sigma in (("strong", BETA, 0.05), ("null", np.zeros(4), 0.25)):
+        root = tmp_path / name
+        scores, intrinsic = scored_grid(8, beta=beta, sigma=sigma, seed=11)
+        _write_grid(root, scores, intrinsic)
+        assert main(["predict", "--scores", str(root), "--level", "0.8"]) == 0
+        out = capsys.readouterr().out
+        assert "nothing predicted, nothing written" in out
+        assert "80% interval covers" in out and "95% interval covers" in out
+        assert not (root / "scores" / "predicted.jsonl").exists()
+        pgr_r2 = float(out.split("pgr: CV R^2 = ")[1].split()[0])
+        table = build_tables(scores, intrinsic, target="pgr")["fam"]
+        assert pgr_r2 == pytest.approx(loto_cv(table).r2, abs=5e-4)
+        if name == "strong":
+            assert pgr_r2 > 0.8
+        else:
+            assert pgr_r2 < 0.2
+
+
+def test_cli_without_metrics_on_too_small_a_grid_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scores, intrinsic = scored_grid(2, seed=12)
+    _write_grid(tmp_path, scores, intrinsic)
+    assert main(["predict", "--scores", str(tmp_path), "--ridge", "-1"]) == 2
+    assert (
+        capsys.readouterr().err.strip().endswith("must be a finite number >= 0 (0: least squares)")
+    )
+    assert main(["predict", "--scores", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "predict needs at least 3" in err
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
