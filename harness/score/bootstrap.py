@@ -17,7 +17,8 @@ What a replicate resamples:
   set-level value of embeddings the intrinsic stage does not keep: it stays at its
   point value, and every row's ``resampled`` record says so;
 * **generation seeds**: a model with per-item outputs of several seeds has its seeds
-  drawn with replacement first, then items (:class:`ItemScores` with several rows).
+  drawn with replacement first, then items
+  (:class:`~harness.score.items.ItemScores` with several rows).
 
 Each replicate then goes through the scorer's own formulas (:mod:`harness.score.pgscore`:
 PGR, headroom gain, the z scaler refit over the replicate's cells, PG). Replicate 0 is
@@ -25,11 +26,9 @@ the identity draw with the inputs' exact point values, and must reproduce
 :func:`~harness.score.pgscore.score_run`'s rows: that checks, on every run, that the
 bootstrap computes what the scorer computes.
 
-Intervals are percentile intervals. Rank stability: for each teacher pair, the share of
-replicates in which A's score is above B's (ties count half). Tie groups: teachers in
-point order; a teacher joins the group of the teacher just above it while the share of
-replicates that rank that neighbour above it is below ``level`` (0.95). A group shares
-the rank of its best member ("=2").
+Intervals are percentile intervals; rank stability and tie groups are
+:mod:`harness.score.ranks`'s. What a replicate draws from (items with their aggregation's
+weights, per-row values) is read by :mod:`harness.score.items`.
 
 Speed: a draw is a replicates x items count matrix (one ``bincount``), multiplied with
 the item values of every model of the item set at once; no Python loop per replicate.
@@ -38,25 +37,23 @@ the item values of every model of the item set at once; no Python loop per repli
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import math
 import os
-import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cache
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.files import read_jsonl
-from harness.naming import samples_file
-from harness.score.inputs import ExtrinsicRow, IntrinsicRow, _filter_rank, score_reading
+from harness.naming import INTERVALS_FILE, RANKS_FILE
+from harness.score.config import REPLICATES
+from harness.score.inputs import ExtrinsicRow, IntrinsicRow
+from harness.score.items import ROW_METRICS, ItemScores, read_items, read_row_values
 from harness.score.pgscore import (
     SHARED_FAMILY,
     GapPolicy,
@@ -71,19 +68,13 @@ from harness.score.pgscore import (
     standardised_mean,
     teacher_key,
 )
-from harness.score.tables import INTERVAL_VALUES, INTERVALS_FILE, RANKS_FILE
+from harness.score.ranks import LEVEL, percentile_interval, rank_table
+from harness.score.tables import INTERVAL_VALUES
 
 logger = logging.getLogger(__name__)
 
 PAIRINGS: tuple[str, ...] = ("paired", "independent")
-LEVEL = 0.95
-ALL_FAMILIES = "all"
-ROW_METRICS: tuple[str, ...] = ("perplexity", "rubric_score")  # per-row in rows.parquet
 GATHER_COLUMNS = 8  # up to this many columns, sum gathered items instead of count x matrix
-# lm-eval aggregations that are a function of sum(a) / sum(b) over items (a, b).
-RATIO_AGGREGATIONS: tuple[str, ...] = ("bits_per_byte", "weighted_perplexity")
-_SOURCE = re.compile(r"^(?P<file>.*results_(?P<stamp>[^/\\]+)\.json)\[(?P<task>[^\]]+)\]$")
-_DOC_ID = re.compile(r'^\{"doc_id": (\d+),')
 
 
 # ---- draws ---------------------------------------------------------------------------
@@ -182,276 +173,6 @@ def _run_draws(
         return [one(task) for task in tasks]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, tasks))
-
-
-def percentile_interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float] | None:
-    """The central ``level`` percentile interval of the finite replicates (None if none)."""
-    kept = samples[np.isfinite(samples)]
-    if not kept.size:
-        return None
-    lo, hi = np.percentile(kept, [50 * (1 - level), 50 * (1 + level)])
-    return float(lo), float(hi)
-
-
-# ---- per-item outputs ----------------------------------------------------------------
-@dataclass(frozen=True)
-class ItemScores:
-    """One model's per-item outputs on one benchmark, and how the benchmark aggregates them.
-
-    With item counts ``w``, a seed's score is ``offset + w @ numerator / (w @ denominator)``
-    (no division without a denominator), then ``finish``: a mean (numerator = value / n),
-    a weighted mean over groups (numerator = the item's group weight x its value) and a
-    ratio of sums (bits per byte) all have this form. One row per generation seed.
-    """
-
-    doc_ids: np.ndarray
-    strata: np.ndarray
-    numerator: np.ndarray  # (seeds, items)
-    denominator: np.ndarray | None = None
-    offset: float = 0.0
-    finish: Callable[[float], float] | None = None
-    source: str = "<memory>"
-
-    @classmethod
-    def mean(cls, values: Any, *, source: str = "<memory>") -> ItemScores:
-        """A plain item mean (accuracy); ``values`` is ``(items,)`` or ``(seeds, items)``."""
-        values = np.atleast_2d(np.asarray(values, dtype=float))
-        n = values.shape[1]
-        return cls(np.arange(n), np.zeros(n, int), values / n, source=source)
-
-    def point(self) -> float:
-        """The score of the identity draw (every item once, every seed once)."""
-        return float(np.mean(self.scores(np.ones((1, len(self.doc_ids))))[0]))
-
-    def columns(self) -> np.ndarray:
-        """The ``(items, k)`` matrix whose count-weighted sums give the scores."""
-        parts = [self.numerator] if self.denominator is None else [self.numerator, self.denominator]
-        return np.vstack(parts).T
-
-    def from_sums(self, sums: np.ndarray) -> np.ndarray:
-        """Scores ``(replicates, seeds)`` from the weighted sums of :meth:`columns`."""
-        seeds = self.numerator.shape[0]
-        out = sums[:, :seeds]
-        if self.denominator is not None:
-            out = out / sums[:, seeds:]
-        out = out + self.offset
-        if self.finish is not None:
-            out = np.vectorize(self.finish, otypes=[float])(out)
-        return out
-
-    def scores(self, weights: np.ndarray) -> np.ndarray:
-        """Scores ``(replicates, seeds)`` under item counts ``weights (replicates, items)``."""
-        return self.from_sums(weights @ self.columns())
-
-
-def _aggregation(results: Mapping[str, Any], task: str, metric: str) -> tuple[str, Any]:
-    """(name, function) of the lm-eval aggregation a task used for ``metric``."""
-    from lm_eval.api.registry import get_aggregation, get_metric_aggregation
-
-    entries = results.get("configs", {}).get(task, {}).get("metric_list") or []
-    agg = next((e.get("aggregation") for e in entries if e.get("metric") == metric), None)
-    if agg is None:
-        function = get_metric_aggregation(metric)
-        return getattr(function, "__name__", str(function)), function
-    if isinstance(agg, str) and not agg.lstrip().startswith("def "):
-        return agg, get_aggregation(agg)
-    name = re.match(r"\s*def\s+(\w+)", str(agg))
-    return (name[1] if name else "?"), _task_function(task, metric)
-
-
-@cache
-def _task_function(task: str, metric: str) -> Callable[..., float]:
-    """The aggregation function a task YAML names (``!function hooks.x``), resolved by lm-eval."""
-    from lm_eval.tasks._yaml_loader import load_yaml
-
-    from harness.paths import tasks_path
-
-    found = sorted(tasks_path().rglob(f"{task}.yaml"))
-    if not found:
-        raise ConfigError(f"no task YAML {task}.yaml under {tasks_path()} to read its aggregation")
-    entries = load_yaml(found[0], resolve_func=True).get("metric_list", [])
-    function = next((e.get("aggregation") for e in entries if e.get("metric") == metric), None)
-    if not callable(function):
-        raise ConfigError(f"{found[0]}: metric {metric!r} has no aggregation function")
-    return function
-
-
-def _linear_weights(
-    agg: Callable, groups: list[tuple], at: int
-) -> tuple[float, dict[tuple, float]]:
-    """(offset, weight per group) of an aggregation that is a fixed weighted mean of items.
-
-    Items are ``groups[i]`` with the outcome inserted at position ``at``; probed with one
-    item set to 1 per group: one call per group, whatever the number of items.
-    """
-
-    def item(group: tuple, x: float) -> tuple:
-        return (*group[:at], x, *group[at:])
-
-    zeros = [item(g, 0.0) for g in groups]
-    offset = float(agg(zeros))
-    weights = {}
-    for g in dict.fromkeys(groups):
-        i = groups.index(g)
-        weights[g] = float(agg([*zeros[:i], item(g, 1.0), *zeros[i + 1 :]])) - offset
-    return offset, weights
-
-
-@cache
-def _probe(agg: Callable, groups: tuple[tuple, ...], at: int) -> tuple[float, dict[tuple, float]]:
-    return _linear_weights(agg, list(groups), at)
-
-
-def _sample_fields(line: str) -> dict[str, Any]:
-    """A sample line's doc id, filter and metric values, without parsing the long document
-    and prompts before them (lm-eval writes those keys last, in this order)."""
-    cut = line.rfind('"filter": ')
-    head = _DOC_ID.match(line)
-    if cut > 0 and head:
-        try:
-            return json.loads("{" + line[cut:]) | {"doc_id": int(head[1])}
-        except ValueError:
-            pass
-    return json.loads(line)
-
-
-def read_items(row: ExtrinsicRow) -> ItemScores | None:
-    """A benchmark row's per-item outputs from lm-eval's samples file beside its results.
-
-    Returns None when there is none (a long-format JSONL row, or lm-eval run without
-    ``--log_samples``): that score stays fixed in every replicate.
-
-    Raises:
-        ConfigError: the samples do not aggregate to the score the results file reports,
-            or the task's aggregation fails on them (another version of the task).
-    """
-    match = _SOURCE.match(row.source)
-    if not match:
-        return None
-    results_file, task = Path(match["file"]), match["task"]
-    samples = results_file.parent / samples_file(task, match["stamp"])
-    if not samples.is_file():
-        return None
-    results = json.loads(results_file.read_text(encoding="utf-8"))
-    preference, convert = score_reading(row.benchmark)
-    reported = results["results"][task]
-    picked = next(
-        (
-            k.partition(",")[::2]
-            for m in preference
-            for k in sorted((k for k in reported if k.split(",")[0] == m), key=_filter_rank)
-            if _numeric(reported[k])
-        ),
-        None,
-    )  # the metric inputs.read_lm_eval_results scored
-    if picked is None:
-        return None
-    metric, filt = picked
-    found = {}
-    for _, sample in read_jsonl(samples, torn="last", parse=_sample_fields):
-        if sample.get("filter", filt or "none") == (filt or "none") and metric in sample:
-            found[sample["doc_id"]] = sample[metric]
-    if not found:
-        return None
-    doc_ids = np.array(sorted(found))
-    values = [found[d] for d in doc_ids]
-    name, agg = _aggregation(results, task, metric)
-    where = f"{samples} ({metric}, aggregation {name})"
-    items = _items(values, doc_ids, name, agg, where)
-    if items is None:
-        return None
-    if convert is not None:
-        inner = items.finish or float
-        items = replace(items, finish=lambda v: convert(inner(v)))
-    if not math.isclose(items.point(), row.score, rel_tol=1e-9, abs_tol=1e-9):
-        raise ConfigError(
-            f"{where}: items aggregate to {items.point():.12g}, but {results_file} reports "
-            f"{row.score:.12g}; re-run the evaluation of this model"
-        )
-    return items
-
-
-def _items(
-    values: list, doc_ids: np.ndarray, name: str, agg: Callable, where: str
-) -> ItemScores | None:
-    """ItemScores of one metric's per-item values, by the form of its aggregation (None,
-    with a warning, for an aggregation of another form: that score is held fixed)."""
-    n = len(values)
-    if name in RATIO_AGGREGATIONS:
-        pairs = np.array(values, dtype=float)
-        return ItemScores(
-            doc_ids, np.zeros(n, int), pairs[None, :, 0], pairs[None, :, 1],
-            finish=lambda ratio: float(agg([(ratio, 1.0)])), source=where,
-        )  # fmt: skip
-    if name == "mean":
-        return ItemScores(doc_ids, np.zeros(n, int), np.array([values], float) / n, source=where)
-    # A grouped item is a list holding one number, the outcome, among labels (group,
-    # flags): M-RewardBench's (source, correct, divisor rule).
-    at = {_outcome_position(v) for v in values}
-    if len(at) != 1 or None in at:
-        logger.warning(
-            "bootstrap: %s: cannot resample this aggregation (supported: mean, %s, weighted "
-            "means over labelled items); the score is held fixed", where, ", ".join(RATIO_AGGREGATIONS)
-        )  # fmt: skip
-        return None
-    (at,) = at
-    groups = [(*v[:at], *v[at + 1 :]) for v in values]
-    x = np.array([v[at] for v in values], dtype=float)
-    try:
-        offset, weights = _probe(agg, tuple(groups), at)
-        linear = np.array([weights[g] for g in groups])
-        checks = [
-            (float(agg([(*g[:at], float(v), *g[at:]) for g, v in zip(groups, p, strict=True)])), p)
-            for p in (x, np.ones(n))
-        ]
-    except Exception as exc:  # the task's own code, on items another version may have written
-        raise ConfigError(f"{where}: the aggregation fails on these items ({exc!r}); "
-                          "re-run the evaluation with the current tasks") from None  # fmt: skip
-    for exact, probe in checks:
-        if not math.isclose(offset + float(linear @ probe), exact, rel_tol=1e-9, abs_tol=1e-12):
-            raise ConfigError(f"{where}: the aggregation is not a fixed weighted mean of its "
-                              "items, so items cannot be resampled")  # fmt: skip
-    labels = {g: i for i, g in enumerate(dict.fromkeys(groups))}
-    return ItemScores(
-        doc_ids, np.array([labels[g] for g in groups]), (linear * x)[None], offset=offset,
-        source=where,
-    )  # fmt: skip
-
-
-def _outcome_position(value: Any) -> int | None:
-    """Where the one number of a labelled item is (bools are labels), None if not one."""
-    if not isinstance(value, (list, tuple)):
-        return None
-    numbers = [i for i, v in enumerate(value) if _numeric(v)]
-    return numbers[0] if len(numbers) == 1 else None
-
-
-def _numeric(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-# ---- per-row intrinsic values --------------------------------------------------------
-def read_row_values(row: IntrinsicRow) -> dict[str, np.ndarray] | None:
-    """Per-row perplexity and rubric score of one dataset (NaN: the row has none), from
-    the ``rows.parquet`` beside the intrinsic summary the row came from."""
-    import pyarrow.parquet as pq
-
-    from harness.intrinsic.run import ROWS_FILE
-
-    path = Path(row.source.rpartition(":")[0] or row.source).parent / ROWS_FILE
-    if not path.is_file():
-        return None
-    table = pq.read_table(path, columns=["teacher", "language", *ROW_METRICS]).to_pydict()
-    keep = [
-        i for i, (t, lang) in enumerate(zip(table["teacher"], table["language"], strict=True))
-        if t == row.teacher and lang == row.language
-    ]  # fmt: skip
-    if not keep:
-        return None
-    return {
-        m: np.array([np.nan if table[m][i] is None else table[m][i] for i in keep], float)
-        for m in ROW_METRICS
-    }
 
 
 # ---- the run -------------------------------------------------------------------------
@@ -585,7 +306,7 @@ def bootstrap_scores(
     *,
     items: Mapping[ExtrinsicRow, ItemScores | None],
     row_values: Mapping[tuple[str, str], Mapping[str, np.ndarray] | None] | None = None,
-    replicates: int = 1000,
+    replicates: int = REPLICATES,
     seed: int = 0,
     pairing: str = "paired",
     level: float = LEVEL,
@@ -714,89 +435,6 @@ def _interval_row(row: ScoreRow, cell, resampled, replicates, seed, level, pairi
                   "resampled": resampled}  # fmt: skip
 
 
-# ---- rank stability ------------------------------------------------------------------
-def pairwise_above(samples: Mapping[str, np.ndarray]) -> dict[str, dict[str, float | None]]:
-    """Share of replicates in which each teacher is above each other (ties count half)."""
-    names = list(samples)
-    x = np.array([samples[n] for n in names], dtype=float)
-    ok = np.isfinite(x)[:, None, :] & np.isfinite(x)[None, :, :]
-    wins = (x[:, None, :] > x[None, :, :]) + 0.5 * (x[:, None, :] == x[None, :, :])
-    n = ok.sum(axis=2)
-    share = np.where(n > 0, (wins * ok).sum(axis=2) / np.maximum(n, 1), np.nan)
-    return {
-        a: {b: None if np.isnan(share[i, j]) else float(share[i, j])
-            for j, b in enumerate(names) if b != a}
-        for i, a in enumerate(names)
-    }  # fmt: skip
-
-
-def tie_groups(
-    order: Sequence[str], above: Mapping[str, Mapping[str, float | None]], level: float = LEVEL
-) -> list[list[str]]:
-    """Runs of the point order whose neighbours are not ranked apart in ``level`` of replicates."""
-    groups = [[order[0]]] if order else []
-    for upper, lower in itertools.pairwise(order):
-        share = above[upper][lower]
-        if share is not None and share >= level:
-            groups.append([lower])
-        else:
-            groups[-1].append(lower)
-    return groups
-
-
-def rank_scope(samples: Mapping[str, np.ndarray], level: float = LEVEL) -> dict[str, Any]:
-    """Point order, intervals, pairwise shares, tie groups and ranks of one set of teachers.
-
-    ``samples`` maps each teacher to its replicates, replicate 0 being the point.
-    """
-    point = {t: float(s[0]) for t, s in samples.items() if np.isfinite(s[0])}
-    order = sorted(point, key=lambda t: (-point[t], t))
-    boot = {t: samples[t][1:] for t in order}
-    above = pairwise_above(boot)
-    groups = tie_groups(order, above, level)
-    rank, tied = {}, {}
-    for group in groups:
-        for t in group:
-            rank[t], tied[t] = order.index(group[0]) + 1, len(group) > 1
-    bounds = {t: percentile_interval(boot[t], level) for t in order}
-    return {
-        "teachers": order, "point": point,
-        "lo": {t: b and b[0] for t, b in bounds.items()},
-        "hi": {t: b and b[1] for t, b in bounds.items()},
-        "rank": rank, "tied": tied, "groups": groups, "above": above,
-    }  # fmt: skip
-
-
-def rank_table(
-    point: Sequence[ScoreRow],
-    samples: Mapping[tuple[str, str, str], Mapping[str, np.ndarray]],
-    *,
-    level: float = LEVEL,
-) -> dict[str, Any]:
-    """Rank stability per value: per family (mean over languages, the family tables'
-    order) and, with several families, over families (mean of family means)."""
-    out: dict[str, Any] = {"values": {}}
-    families = sorted({r.student_family for r in point})
-    for name in INTERVAL_VALUES:
-        means: dict[str, dict[str, np.ndarray]] = {}
-        for family in families:
-            by_teacher: dict[str, list[np.ndarray]] = defaultdict(list)
-            for row in point:
-                reps = samples[(row.student_family, row.teacher, row.language)].get(name)
-                if row.student_family == family and reps is not None and getattr(row, name) is not None:  # fmt: skip
-                    by_teacher[row.teacher].append(reps)
-            means[family] = {t: np.mean(v, axis=0) for t, v in by_teacher.items()}
-        scopes = {f: rank_scope(m, level) for f, m in means.items() if m}
-        if len(families) > 1:
-            over: dict[str, list[np.ndarray]] = defaultdict(list)
-            for m in means.values():
-                for t, reps in m.items():
-                    over[t].append(reps)
-            scopes[ALL_FAMILIES] = rank_scope({t: np.mean(v, axis=0) for t, v in over.items()}, level)  # fmt: skip
-        out["values"][name] = scopes
-    return out
-
-
 def write_bootstrap(result: BootstrapResult, folder: str | Path) -> tuple[Path, Path]:
     """Write ``intervals.jsonl`` and ``ranks.json`` into ``folder`` (beside scores.jsonl)."""
     from harness.files import atomic_write_text
@@ -813,7 +451,7 @@ def bootstrap_run(
     intrinsic: str | Path | Sequence[IntrinsicRow] | None = None,
     *,
     out: str | Path | None = None,
-    replicates: int = 1000,
+    replicates: int = REPLICATES,
     seed: int = 0,
     pairing: str = "paired",
     level: float = LEVEL,

@@ -331,21 +331,45 @@ def _filter_rank(key: str) -> tuple[int, str]:
     return (_FILTERS.index(filt) if filt in _FILTERS else len(_FILTERS), filt)
 
 
+def pick_metric_key(
+    metrics: Mapping[str, Any], preference: tuple[str, ...] = _METRICS
+) -> str | None:
+    """The ``metric,filter`` key of a task's lm-eval metrics that is its score.
+
+    lm-eval reports a metric once per filter of the task (MGSM: ``exact_match,strict-match``
+    and ``exact_match,flexible-extract``), so "the metric" names several numbers. The
+    filter ranking (:func:`_filter_rank`: ``none``, then the known filters in
+    ``_FILTERS`` order, then any other) makes the choice fixed, and this function is the
+    one place it is made: the scorer reads the key's value and stderr, the bootstrap
+    re-aggregates the same key's per-item outputs, so both score the same number.
+
+    Args:
+        metrics: one task's entry of lm-eval's ``results``.
+        preference: metric names, most preferred first (a benchmark record's ``metrics``).
+
+    Returns:
+        The key, or None when no preferred metric has a numeric value.
+    """
+    for metric in preference:
+        for key in sorted((k for k in metrics if k.split(",")[0] == metric), key=_filter_rank):
+            value = metrics[key]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return key
+    return None
+
+
 def _pick_metric(
     metrics: Mapping[str, Any], preference: tuple[str, ...] = _METRICS
 ) -> tuple[float, float | None] | None:
     """The (score, stderr) of a task's lm-eval metrics dict, by the preference table."""
-    for metric in preference:
-        keys = sorted((k for k in metrics if k.split(",")[0] == metric), key=_filter_rank)
-        for key in keys:
-            value = metrics[key]
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                name, _, filt = key.partition(",")
-                se_key = f"{name}_stderr,{filt}" if filt else f"{name}_stderr"
-                se = metrics.get(se_key)
-                se = float(se) if isinstance(se, (int, float)) and math.isfinite(se) else None
-                return float(value), se
-    return None
+    key = pick_metric_key(metrics, preference)
+    if key is None:
+        return None
+    name, _, filt = key.partition(",")
+    se_key = f"{name}_stderr,{filt}" if filt else f"{name}_stderr"
+    se = metrics.get(se_key)
+    se = float(se) if isinstance(se, (int, float)) and math.isfinite(se) else None
+    return float(metrics[key]), se
 
 
 def _model_args_name(config: Mapping[str, Any]) -> str | None:
