@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError, HubError
 from harness.publish.plan import PlannedRepo
-from harness.publish.retry import RetryPolicy
+from harness.publish.retry import HubAccess
 
 SPACE_SUFFIXES = (".py", ".md", ".txt")  # what a metric folder ships; caches stay home
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
@@ -26,27 +26,18 @@ _HARNESS_REQUIREMENT = re.compile(r"^polyglot-harness\b.*$", re.MULTILINE)
 
 
 @dataclass
-class MetricSpaceConfig:
-    """One metric Space push. The token is never a field: ``HF_TOKEN`` or the login."""
+class MetricSpaceConfig(HubAccess):
+    """One metric Space push; visibility, dry run, endpoint and retries are :class:`HubAccess`'s."""
 
     repo_id: str = field(metadata={"help": "the Space to create or update, ORG/NAME"})
     metric: str = field(default="pg_score", metadata={"help": "shipped metric module to push"})
-    private: bool | None = field(
-        default=None,
-        metadata={"help": "True/False force visibility; None: new Space private, else kept"},
-    )
-    dry_run: bool = field(default=False, metadata={"help": "list the files, push nothing"})
-    endpoint: str | None = field(default=None, metadata={"help": "Hub URL (default: HF_ENDPOINT)"})
-    retries: int = field(default=5, metadata={"help": "tries per Hub call on transient errors"})
-    retry_delay: float = field(default=1.0, metadata={"help": "first backoff pause, seconds"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not isinstance(self.repo_id, str) or not _REPO_ID.match(self.repo_id):
             raise ConfigError(
                 f"--metric-space must be ORG/NAME (e.g. my-org/pg-score), got {self.repo_id!r}"
             )
-        if self.retries < 1 or self.retry_delay < 0:
-            raise ConfigError("retries must be >= 1 and retry_delay >= 0")
 
 
 def metric_space_files(metric: str = "pg_score") -> dict[str, bytes]:
@@ -96,7 +87,7 @@ def publish_metric_space(config: MetricSpaceConfig, *, token: str | None = None)
     org = config.repo_id.split("/")[0]
     session = open_session(
         org, token=token, endpoint=config.endpoint, private=config.private,
-        policy=RetryPolicy(attempts=config.retries, base_delay=config.retry_delay),
+        policy=config.retry_policy(),
     )  # fmt: skip
     if not session.token:
         raise HubError("no Hub token: export HF_TOKEN=<a write token> or run `hf auth login`")

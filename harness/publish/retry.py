@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from harness.errors import HubError
+from harness.errors import ConfigError, HubError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,33 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """The pause before try ``attempt + 1`` (jittered so parallel runs spread out)."""
         return min(self.max_delay, self.base_delay * 2**attempt) * (1 + random.random() / 4)
+
+
+@dataclass(kw_only=True)
+class HubAccess:
+    """How a push talks to the Hub: the settings every push config shares.
+
+    Why a base class: ``publish`` and its ``--metric-space`` push take the same
+    visibility, dry-run, endpoint and retry flags; one definition keeps their help and
+    checks from drifting apart. The token is never a field: ``HF_TOKEN`` or the login.
+    """
+
+    private: bool | None = field(
+        default=None,
+        metadata={"help": "True/False force visibility; None: new repos private, others kept"},
+    )
+    dry_run: bool = field(default=False, metadata={"help": "list what would be pushed, push nothing"})  # fmt: skip
+    endpoint: str | None = field(default=None, metadata={"help": "Hub URL (default: HF_ENDPOINT)"})
+    retries: int = field(default=5, metadata={"help": "tries per Hub call on transient errors"})
+    retry_delay: float = field(default=1.0, metadata={"help": "first backoff pause, seconds"})
+
+    def __post_init__(self) -> None:
+        if self.retries < 1 or self.retry_delay < 0:
+            raise ConfigError("retries must be >= 1 and retry_delay >= 0")
+
+    def retry_policy(self) -> RetryPolicy:
+        """The backoff every Hub call of this push uses."""
+        return RetryPolicy(attempts=self.retries, base_delay=self.retry_delay)
 
 
 def scrub(text: str, token: str | None) -> str:

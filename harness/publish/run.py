@@ -29,41 +29,32 @@ from harness.publish.leaderboard import (
 from harness.publish.models import PushedModel, plan_students, publish_students
 from harness.publish.plan import PlannedRepo, PublishInputs, RepoNames, describe, discover_inputs
 from harness.publish.results import PushedResults, plan_results, publish_results
-from harness.publish.retry import RetryPolicy
+from harness.publish.retry import HubAccess
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class PublishConfig:
-    """One publish run. The token is never a field: it comes from ``HF_TOKEN`` or login."""
+class PublishConfig(HubAccess):
+    """One publish run; visibility, dry run, endpoint and retries are :class:`HubAccess`'s."""
 
     org: str = field(metadata={"help": "Hub user or organisation that will own every repo"})
     inputs: list[str] = field(
         default_factory=list,
         metadata={"help": "collected data, student runs, scores, metrics or lm-eval folders"},
     )
-    private: bool | None = field(
-        default=None,
-        metadata={"help": "True/False force visibility; None: new repos private, others kept"},
-    )
     force: bool = field(
         default=False, metadata={"help": "replace published leaderboard rows with new values"}
     )
-    dry_run: bool = field(default=False, metadata={"help": "list what would be pushed, push nothing"})  # fmt: skip
     space: bool = field(default=True, metadata={"help": "also push the leaderboard Space"})
     license: str = field(default="other", metadata={"help": "license of the dataset cards"})
-    endpoint: str | None = field(default=None, metadata={"help": "Hub URL (default: HF_ENDPOINT)"})
-    retries: int = field(default=5, metadata={"help": "tries per Hub call on transient errors"})
-    retry_delay: float = field(default=1.0, metadata={"help": "first backoff pause, seconds"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.org or "/" in self.org:
             raise ConfigError(f"--org must be a Hub user or organisation name, got {self.org!r}")
         if not self.inputs:
             raise ConfigError("publish needs at least one input folder (data, students, scores)")
-        if self.retries < 1 or self.retry_delay < 0:
-            raise ConfigError("retries must be >= 1 and retry_delay >= 0")
 
 
 @dataclass
@@ -165,7 +156,7 @@ def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport
         token=token,
         endpoint=config.endpoint,
         private=config.private,
-        policy=RetryPolicy(attempts=config.retries, base_delay=config.retry_delay),
+        policy=config.retry_policy(),
     )
     if not session.token:
         raise HubError("no Hub token: export HF_TOKEN=<a write token> or run `hf auth login`")

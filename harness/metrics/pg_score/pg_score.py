@@ -41,7 +41,7 @@ together) of the data's prompt diversity, response diversity, rubric score and
 -log1p(perplexity).
 """
 
-_KWARGS_DESCRIPTION = """
+_KWARGS_DESCRIPTION = f"""
 Args (one entry per (teacher, language, student family) cell, all lists of equal length):
     teacher (`list` of `str`): the teacher that wrote the student's training data.
     language (`list` of `str`): ISO 639-1 code of the data and the benchmarks.
@@ -55,9 +55,9 @@ Args (one entry per (teacher, language, student family) cell, all lists of equal
         (configuration "z", e.g. to reproduce published rows).
     student_stderr, base_stderr, reference_stderr (`list` of `float`, optional): standard
         errors of the three scores, for PGR's interval.
-    gap_k (`float`, default 2), gap_floor (`float`, default 0.02): a gap is
-        ill-conditioned when reference - base <= max(gap_k * its stderr, gap_floor).
-    ceiling (`float`, default 1): best possible score, for headroom gain.
+    gap_k (`float`, default {GapPolicy.k:g}), gap_floor (`float`, default {GapPolicy.floor:g}): a
+        gap is ill-conditioned when reference - base <= max(gap_k * its stderr, gap_floor).
+    ceiling (`float`, default {GapPolicy.ceiling:g}): best possible score, for headroom gain.
     confidence (`float`, default 0.95): level of the intervals.
 Returns:
     A dict of lists in input order: teacher, language, family, pgr, pgr_lo, pgr_hi, z,
@@ -144,9 +144,9 @@ class PgScore(evaluate.Metric):
         student_stderr: list[float] | None = None,
         base_stderr: list[float] | None = None,
         reference_stderr: list[float] | None = None,
-        gap_k: float = 2.0,
-        gap_floor: float = 0.02,
-        ceiling: float = 1.0,
+        gap_k: float = GapPolicy.k,  # the scorer's defaults, not a second copy
+        gap_floor: float = GapPolicy.floor,
+        ceiling: float = GapPolicy.ceiling,
         confidence: float = 0.95,
     ) -> dict[str, Any]:
         from scipy import stats
