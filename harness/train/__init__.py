@@ -2,7 +2,9 @@
 
 from harness.train.config import TrainConfig, load_config
 from harness.train.families import StudentFamily, load_families, resolve_student
-from harness.train.trainer import TrainResult, build_trainer, plan_run, train_student
+from harness.train.plan import plan_run
+from harness.train.sft import build_trainer
+from harness.train.trainer import TrainResult, train_student
 
 __all__ = [
     "StudentFamily",

@@ -20,7 +20,7 @@ from harness.naming import dataset_dir
 from harness.schema import DATA_FILE, STRATEGIES
 from harness.train import TrainConfig, build_trainer, load_families, plan_run, train_student
 from harness.train.card import SIDECAR
-from harness.train.trainer import protocol_record
+from harness.train.plan import protocol_record
 
 TEACHER = "org/tiny-teacher"
 LANG = "de"
