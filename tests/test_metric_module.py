@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from harness.errors import InputNotFoundError
+from harness.errors import ConfigError, InputNotFoundError
 from harness.metrics import available, path
 from harness.score.inputs import IntrinsicRow
 from harness.score.pgscore import score_run
@@ -194,3 +194,43 @@ def test_metric_module_is_not_git_ignored() -> None:
         ["git", "check-ignore", "-q", "harness/metrics/pg_score/pg_score.py"], cwd=root
     )
     assert done.returncode == 1, ".gitignore hides harness/metrics/: anchor it as /metrics/"
+
+
+# ---- hostile inputs ------------------------------------------------------------------
+TWO = {"teacher": ["a", "b"], "language": ["de", "de"], "family": ["f", "f"],
+       "student": [0.45, 0.35], "base": [0.3, 0.3], "reference": [0.5, 0.5]}  # fmt: skip
+SE = {"student_stderr": [0.01] * 2, "base_stderr": [0.01] * 2, "reference_stderr": [0.01] * 2}
+
+
+@pytest.mark.parametrize("confidence", [95, 1.0, 1.5, 0.0, -0.5, float("nan")])
+def test_confidence_outside_zero_one_is_refused(pg_z, confidence) -> None:
+    # before: NaN bounds (95, 1.5, NaN), infinite ones (1), or a negative level's
+    # interval that excludes its own point (lo > PGR), all returned without a word
+    with pytest.raises(ConfigError, match=r"confidence is .*strictly between 0 and 1"):
+        pg_z.compute(**TWO, **SE, z_score=[0.0, 0.0], confidence=confidence)
+
+
+def test_a_nan_anchor_is_named_as_the_field_it_is(pg_z) -> None:
+    # before: "rows of ('f', 'de') give two different base/reference scores: (nan, ...)
+    # and (nan, ...)", the same NaN twice read as a disagreement
+    with pytest.raises(ConfigError, match=r"field 'score' is nan; expected a finite number"):
+        pg_z.compute(**{**TWO, "base": [float("nan")] * 2}, z_score=[0.0, 0.0])
+
+
+def test_z_nan_is_refused_and_z_none_leaves_pg_null(pg_z) -> None:
+    with pytest.raises(ConfigError, match=r"row 0: z_score is nan"):  # before: "two different"
+        pg_z.compute(**TWO, z_score=[float("nan"), 0.5])
+    out = pg_z.compute(**TWO, z_score=[None, 0.5])  # before: TypeError from float(None)
+    assert out["z"] == [None, 0.5] and out["pg_score"][0] is None
+    assert out["pg_score"][1] == pytest.approx((out["pgr"][1] + 0.5) / 2)
+
+
+def test_anchors_are_compared_per_family_and_language_as_the_scorer_joins_them(pg_z) -> None:
+    case = {**TWO, "language": ["DE", "de"], "family": ["F", "f"]}
+    # before: "base: a second base score for f mean_de (first from base); remove one",
+    # which names no row the user wrote twice
+    with pytest.raises(ConfigError, match=r"rows of \('f', 'de'\) give two different base"):
+        pg_z.compute(**{**case, "base": [0.3, 0.31]}, z_score=[0.0, 0.0])
+    out = pg_z.compute(**case, z_score=[0.5, -0.5])  # before: refused the same way
+    same = pg_z.compute(**TWO, z_score=[0.5, -0.5])
+    assert out["pgr"] == same["pgr"] and out["pg_score"] == same["pg_score"]

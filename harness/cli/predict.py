@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness.errors import ConfigError, EmptyDataError
+    from harness.files import check_out_file
     from harness.score.inputs import read_intrinsic
     from harness.score.pgscore import Z_COLUMNS, read_scores
     from harness.score.predict import (
@@ -87,8 +88,12 @@ def run(args: argparse.Namespace) -> int:
     # only what was given: the fit's and the predictor's own defaults for the rest
     ridge = {} if args.ridge is None else {"ridge": args.ridge}
     level = {} if args.level is None else {"level": args.level}
+    skipped: list[str] = []  # new rows in a language their family was not scored in
     try:  # a HarnessError ends in one line via one_line_errors; so does an OSError here
         scores_file, summary = locate_grid(args.scores)
+        out = Path(args.out) if args.out else scores_file.parent / PREDICTED_FILE
+        if new_given := args.metrics is not None:
+            check_out_file(out)  # a folder there fails now, not after the fit
         if args.intrinsic is None and summary is None:
             raise ConfigError(
                 f"no intrinsic metrics found for the grid of {scores_file}; pass --intrinsic"
@@ -98,7 +103,14 @@ def run(args: argparse.Namespace) -> int:
         new = read_intrinsic(args.metrics) if args.metrics is not None else None
         predictions = (
             predict_teachers(
-                scores, grid, new, target=args.target, features=features, **ridge, **level
+                scores,
+                grid,
+                new,
+                target=args.target,
+                features=features,
+                skipped=skipped,
+                **ridge,
+                **level,
             )
             if new is not None
             else []
@@ -113,8 +125,7 @@ def run(args: argparse.Namespace) -> int:
                 if new is None and target == args.target:  # ... unless the CV is all asked for
                     raise
                 cv[target] = str(exc)
-        if new is not None:
-            out = Path(args.out) if args.out else scores_file.parent / PREDICTED_FILE
+        if new_given:
             written = merge_predicted(out, predicted_rows(predictions, scores))
     except OSError as exc:
         print(f"polyglot-harness predict: {exc}", file=sys.stderr)
@@ -148,5 +159,7 @@ def run(args: argparse.Namespace) -> int:
             f"{p.teacher} {p.language} {p.student_family}: predicted {p.target} = {p.value:.3f} "
             f"[{p.lo:.3f}, {p.hi:.3f}] ({p.level:.0%} prediction interval)"
         )
+    if skipped:
+        print(f"not predicted (the family has no scored students there): {', '.join(skipped)}")
     print(f"wrote {len(predictions)} predicted rows to {written}")
     return 0

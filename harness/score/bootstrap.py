@@ -41,7 +41,7 @@ import json
 import logging
 import math
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +149,60 @@ def weighted_sums(idx: np.ndarray, columns: np.ndarray, chunk: int = 128) -> np.
 def _cpus() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _available_memory() -> int | None:
+    """Bytes the system can still give this process (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _memory_needed(
+    items: Mapping[ExtrinsicRow, ItemScores],
+    n_rows: Sequence[int],
+    n_cells: int,
+    n_teachers: int,
+    replicates: int,
+    workers: int,
+    keep_draws: bool,
+) -> int:
+    """A rough peak of the arrays a bootstrap holds, in bytes (all scale with replicates).
+
+    Draw positions (int32, ``workers`` item sets at once, all of them with
+    ``keep_draws``), the weighted sums of every model and seed (float64), the
+    replicate arrays of every benchmark row and score cell, and the pairwise rank
+    comparison of a family's teachers (``teachers^2`` bytes-heavy temporaries).
+    """
+    sizes = sorted([len(it.doc_ids) for it in items.values()] + list(n_rows), reverse=True)
+    draws = sum(sizes if keep_draws else sizes[: max(1, workers)]) * 4
+    columns = sum(it.columns().shape[1] for it in items.values()) + 4 * len(n_rows)
+    arrays = 8 * (columns + 2 * len(items) + 10 * n_cells)
+    ranks = 20 * n_teachers**2
+    return (replicates + 1) * (draws + arrays + ranks)
+
+
+def _check_memory(needed: int, replicates: int) -> None:
+    """Refuse a replicate count the machine cannot hold, before drawing anything.
+
+    Why: numpy would fail mid-run with a traceback (or the OS kill the process) after
+    the reading; one line saying how much is needed is what the user can act on.
+    """
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise ConfigError(
+            f"bootstrap: {replicates} replicates need about {needed / 2**30:.1f} GiB of "
+            f"memory, {available / 2**30:.1f} GiB is available; use fewer replicates "
+            f"(default {REPLICATES})"
+        )
 
 
 Task = tuple[str, np.ndarray, np.ndarray]  # (draw key, strata, item columns)
@@ -329,7 +383,8 @@ def bootstrap_scores(
         workers: threads drawing in parallel (default: the CPUs this process may use).
 
     Raises:
-        ConfigError: bad settings, or replicate 0 does not reproduce the scorer's rows.
+        ConfigError: bad settings, more replicates than the memory holds (checked before
+            drawing), or replicate 0 does not reproduce the scorer's rows.
     """
     if pairing not in PAIRINGS:
         raise ConfigError(f"pairing {pairing!r} is unknown; choose one of {', '.join(PAIRINGS)}")
@@ -342,10 +397,20 @@ def bootstrap_scores(
     draws: dict[str, np.ndarray] | None = {} if keep_draws else None
     kept = {r: it for r, it in items.items() if it is not None}
     workers = workers or _cpus()
-    reps, keys = _draw_items(kept, replicates, seed, pairing, workers, draws)
-    z, rows_resampled, row_keys = _z_samples(
-        point, intrinsic or [], row_values or {}, replicates, seed, workers, draws
-    )
+    n_rows = [len(next(iter(vs.values()))) for vs in (row_values or {}).values() if vs]
+    teachers = max(Counter(f for f, _ in {(r.student_family, r.teacher) for r in point}).values(), default=0)  # fmt: skip
+    needed = _memory_needed(kept, n_rows, len(point), teachers, replicates, workers, keep_draws)
+    _check_memory(needed, replicates)
+    try:
+        reps, keys = _draw_items(kept, replicates, seed, pairing, workers, draws)
+        z, rows_resampled, row_keys = _z_samples(
+            point, intrinsic or [], row_values or {}, replicates, seed, workers, draws
+        )
+    except MemoryError as exc:  # the estimate above is rough: the same one line, late
+        raise ConfigError(
+            f"bootstrap: out of memory drawing {replicates} replicates ({exc}); use fewer "
+            f"replicates (default {REPLICATES})"
+        ) from None
     groups = _anchors(extrinsic)
     samples, out_rows = {}, []
     for row in point:

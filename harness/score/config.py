@@ -70,6 +70,10 @@ class ScoreConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"field {name!r} is {value!r}; expected an integer >= 0")
+        if self.replicates == 1:  # refused here, before any input is read or output written
+            raise ConfigError(
+                "replicates is 1, which gives no interval; use 0 (none) or at least 2"
+            )
 
     def policy(self) -> GapPolicy:
         """The gap rule the scorer and the bootstrap apply."""

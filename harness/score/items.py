@@ -33,6 +33,7 @@ from harness.score.inputs import ExtrinsicRow, IntrinsicRow, pick_metric_key, sc
 logger = logging.getLogger(__name__)
 
 ROW_METRICS: tuple[str, ...] = ("perplexity", "rubric_score")  # per-row in rows.parquet
+ROW_INDEX = "row_index"  # a row's position in its dataset: unique per (teacher, language)
 # lm-eval aggregations that are a function of sum(a) / sum(b) over items (a, b).
 RATIO_AGGREGATIONS: tuple[str, ...] = ("bits_per_byte", "weighted_perplexity")
 _SOURCE = re.compile(r"^(?P<file>.*results_(?P<stamp>[^/\\]+)\.json)\[(?P<task>[^\]]+)\]$")
@@ -169,7 +170,8 @@ def read_items(row: ExtrinsicRow) -> ItemScores | None:
 
     Raises:
         ConfigError: the samples do not aggregate to the score the results file reports,
-            or the task's aggregation fails on them (another version of the task).
+            or the task's aggregation fails on them (another version of the task); an
+            item is null or not finite, or appears twice with two values (named by line).
     """
     match = _SOURCE.match(row.source)
     if not match:
@@ -184,10 +186,24 @@ def read_items(row: ExtrinsicRow) -> ItemScores | None:
     if key is None:
         return None
     metric, _, filt = key.partition(",")
-    found = {}
-    for _, sample in read_jsonl(samples, torn="last", parse=_sample_fields):
+    found: dict[Any, Any] = {}
+    lines: dict[Any, str] = {}  # doc id -> the line that gave its value
+    for line, sample in read_jsonl(samples, torn="last", parse=_sample_fields):
         if sample.get("filter", filt or "none") == (filt or "none") and metric in sample:
-            found[sample["doc_id"]] = sample[metric]
+            doc, value = sample.get("doc_id"), sample[metric]
+            if doc is None:
+                raise ConfigError(f"{line}: a sample without a doc_id; re-run the evaluation")
+            _check_item(value, line, doc, metric)
+            if doc in found and found[doc] != value:
+                # Why here: the dict keeps one value per item, so the mismatch check
+                # below would only say "re-run" without naming the item that is doubled.
+                raise ConfigError(
+                    f"{line}: doc_id {doc} appears again (first at line "
+                    f"{lines[doc].rpartition(':')[2]}) with another {metric} value ({found[doc]!r}"
+                    f", now {value!r}); the samples file mixes two runs: re-run the evaluation "
+                    "of this model"
+                )
+            found[doc], lines[doc] = value, line
     if not found:
         return None
     doc_ids = np.array(sorted(found))
@@ -224,7 +240,14 @@ def _items(
         return ItemScores(doc_ids, np.zeros(n, int), np.array([values], float) / n, source=where)
     # A grouped item is a list holding one number, the outcome, among labels (group,
     # flags): M-RewardBench's (source, correct, divisor rule).
-    at = {_outcome_position(v) for v in values}
+    positions = [_outcome_position(v) for v in values]
+    at = set(positions)
+    if len(at) > 1 and None in at:  # most items labelled with one number, some not: damage
+        odd = next(i for i, p in enumerate(positions) if p is None)
+        raise ConfigError(
+            f"{where}: doc_id {doc_ids[odd]} holds {values[odd]!r}, not a labelled item with "
+            "one number like the others; re-run the evaluation of this model"
+        )
     if len(at) != 1 or None in at:
         logger.warning(
             "bootstrap: %s: cannot resample this aggregation (supported: mean, %s, weighted "
@@ -255,6 +278,21 @@ def _items(
     )  # fmt: skip
 
 
+def _check_item(value: Any, line: str, doc: Any, metric: str) -> None:
+    """Refuse a per-item value that is null or not finite (or holds such a number).
+
+    Why: such an item cannot have produced a finite reported score, and downstream it
+    would surface as "aggregates to nan", "not a fixed weighted mean" or, for a labelled
+    item, a benchmark silently held fixed; the line and the item are named instead.
+    """
+    parts = value if isinstance(value, (list, tuple)) else [value]
+    if value is None or any(isinstance(v, float) and not math.isfinite(v) for v in parts):
+        raise ConfigError(
+            f"{line}: doc_id {doc} has {metric} = {value!r}, not a number; the samples file "
+            "is damaged: re-run the evaluation of this model"
+        )
+
+
 def _outcome_position(value: Any) -> int | None:
     """Where the one number of a labelled item is (bools are labels), None if not one."""
     if not isinstance(value, (list, tuple)):
@@ -270,7 +308,12 @@ def _numeric(value: Any) -> bool:
 # ---- per-row intrinsic values --------------------------------------------------------
 def read_row_values(row: IntrinsicRow) -> dict[str, np.ndarray] | None:
     """Per-row perplexity and rubric score of one dataset (NaN: the row has none), from
-    the ``rows.parquet`` beside the intrinsic summary the row came from."""
+    the ``rows.parquet`` beside the intrinsic summary the row came from.
+
+    Raises:
+        ConfigError: the file is unreadable or lacks a column, or a dataset's
+            ``row_index`` repeats (its rows would count twice in every draw).
+    """
     import pyarrow.parquet as pq
 
     from harness.intrinsic.run import ROWS_FILE
@@ -278,13 +321,41 @@ def read_row_values(row: IntrinsicRow) -> dict[str, np.ndarray] | None:
     path = Path(row.source.rpartition(":")[0] or row.source).parent / ROWS_FILE
     if not path.is_file():
         return None
-    table = pq.read_table(path, columns=["teacher", "language", *ROW_METRICS]).to_pydict()
+    wanted = ["teacher", "language", *ROW_METRICS]
+    try:  # a file cut short or of another writer: named in one line, not a pyarrow trace
+        schema = pq.read_schema(path)
+        lacking = [c for c in wanted if c not in schema.names]
+        if lacking:
+            raise ConfigError(
+                f"{path}: no column {', '.join(lacking)}; not the intrinsic stage's per-row "
+                "file: re-run `polyglot-harness intrinsic` or remove it"
+            )
+        index = [ROW_INDEX] if ROW_INDEX in schema.names else []
+        table = pq.read_table(path, columns=[*wanted, *index]).to_pydict()
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(
+            f"{path}: not a readable parquet file ({str(exc)[:120]}); re-run "
+            "`polyglot-harness intrinsic` or remove it"
+        ) from None
     keep = [
         i for i, (t, lang) in enumerate(zip(table["teacher"], table["language"], strict=True))
         if t == row.teacher and lang == row.language
     ]  # fmt: skip
     if not keep:
         return None
+    if index:  # a row twice (files concatenated) would narrow every interval, unseen
+        seen: dict[Any, int] = {}
+        for i in keep:
+            n = table[ROW_INDEX][i]
+            if n in seen:
+                raise ConfigError(
+                    f"{path}: row_index {n} of {row.teacher} {row.language} appears twice "
+                    f"(rows {seen[n]} and {i}); the per-row values are duplicated: re-run "
+                    "`polyglot-harness intrinsic`"
+                )
+            seen[n] = i
     return {
         m: np.array([np.nan if table[m][i] is None else table[m][i] for i in keep], float)
         for m in ROW_METRICS

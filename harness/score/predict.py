@@ -297,18 +297,26 @@ def predict_teachers(
     features: Sequence[str] = Z_COLUMNS,
     ridge: float = 0.0,
     level: float = 0.95,
+    skipped: list[str] | None = None,
 ) -> list[Prediction]:
     """Fit on the scored grid (per student family) and predict every new intrinsic row.
 
+    A new row is predicted only for the families scored in its language: elsewhere the
+    family has no base and reference there (a predicted PGR of nothing), and the fit never
+    saw that language. Each such (teacher, language, family) is appended to ``skipped``.
+
     Raises:
-        ConfigError: a new teacher already has measured scores, or a new row lacks a
-            feature (named); see also :func:`build_tables`.
-        EmptyDataError: no new rows, or fewer than three scored teachers in a family.
+        ConfigError: a new teacher already has measured scores, a new row lacks a
+            feature (named), two new rows are one (teacher, language), or one teacher is
+            spelt two ways; see also :func:`build_tables`.
+        EmptyDataError: no new rows, fewer than three scored teachers in a family, or no
+            new row in a language any family was scored in.
     """
     if not new:
         raise EmptyDataError("no intrinsic rows for the teacher to predict")
     _check_level(level)
     _check_ridge(ridge)
+    _check_new_rows(new)
     measured = {teacher_key(s.teacher) for s in scores}
     again = sorted({r.teacher for r in new if teacher_key(r.teacher) in measured})
     if again:
@@ -329,15 +337,56 @@ def predict_teachers(
     tables = build_tables(scores, grid, target=target, features=features)
     z_of = new_teacher_z(grid, {(teacher_key(s.teacher), s.language.lower()) for s in scores})
     z_new = [z_of(row) for row in new]
-    out = []
+    out, left = [], []
     for family, table in tables.items():
         cv = loto_cv(table, ridge=ridge, levels=sorted({*LEVELS, level}))
         fit = fit_linear(table.x, table.y, ridge=ridge)
         yhat, lo, hi = fit.interval(np.array(x_new), level)
+        scored_in = {lang.lower() for lang in table.languages}
         for row, z, p, a, b in zip(new, z_new, yhat, lo, hi, strict=True):
+            if row.language.lower() not in scored_in:
+                left.append(f"{row.teacher} {row.language.lower()} {family}")
+                continue
             out.append(Prediction(row.teacher, row.language.lower(), family, target,
                                   float(p), float(a), float(b), level, z, cv))  # fmt: skip
+    if not out:
+        langs = sorted({r.language.lower() for r in new})
+        raise EmptyDataError(
+            f"no family of the grid was scored in {', '.join(langs)}: a prediction there has "
+            "no base or reference to be a PG of; give the metrics of a language the grid has"
+        )
+    if left and skipped is not None:
+        skipped.extend(left)
+    elif left:
+        logger.warning("not predicted (the family has no scored students in that language): %s",
+                       ", ".join(left))  # fmt: skip
     return out
+
+
+def _check_new_rows(new: Sequence[IntrinsicRow]) -> None:
+    """One row per new (teacher, language), and one spelling per teacher.
+
+    Why: two rows of one cell would both be predicted and written (predicted.jsonl then
+    holds two numbers for one cell), and ``org/New`` beside ``org/new`` would show as
+    two teachers although every join treats them as one.
+    """
+    cells: dict[tuple[str, str], IntrinsicRow] = {}
+    spelling: dict[str, str] = {}
+    for row in new:
+        key = teacher_key(row.teacher)
+        first = spelling.setdefault(key, row.teacher)
+        if first != row.teacher:
+            raise ConfigError(
+                f"{row.source}: teacher {row.teacher!r} and {first!r} differ only by case or "
+                "spacing, and are one teacher to the scorer; write it one way"
+            )
+        cell = (key, row.language.lower())
+        if cell in cells:
+            raise ConfigError(
+                f"{row.source}: a second row for {row.teacher} {row.language} (first at "
+                f"{cells[cell].source}); keep one"
+            )
+        cells[cell] = row
 
 
 def predicted_rows(
@@ -409,17 +458,26 @@ def merge_predicted(path: str | Path, rows: Sequence[dict[str, object]]) -> Path
     """Write ``rows`` into ``path``, replacing earlier predictions of the same cells only.
 
     Why merge: predicting a second new teacher must not erase the first one's rows.
+    Why every kept row must be marked ``predicted``: ``--out`` pointed at scores.jsonl
+    (or any other JSONL) would otherwise be rewritten with predictions mixed into it.
+
+    Raises:
+        ConfigError: the file holds a line that is not a predicted row (named); the file
+            is then left as it was.
     """
     path = Path(path)
     new = {_cell_key(r) for r in rows}
     kept = []
     for where, obj in read_jsonl(path) if path.is_file() else ():
         try:
+            if obj.get("predicted") is not True:
+                raise KeyError("'predicted': true")
             if _cell_key(obj) not in new:
                 kept.append(obj)
         except KeyError as exc:
             raise ConfigError(
-                f"{where}: not a predicted row (no {exc}); move the file away"
+                f"{where}: not a predicted row (no {exc.args[0]}); name another --out or move "
+                "the file away"
             ) from exc
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [*kept, *rows])
     return atomic_write_text(path, text)

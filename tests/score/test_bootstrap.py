@@ -351,3 +351,129 @@ def test_settings_and_unresampleable_aggregations(synthetic, tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert read_items(row) is None  # held fixed, and the run says so
     assert "aggregation median" in caplog.text and "held fixed" in caplog.text
+
+
+# ---- hostile inputs: one line naming the problem, never a silently wrong interval ------
+def _copy_student_samples(synthetic, tmp_path, bench: str) -> tuple[Path, ExtrinsicRow]:
+    """A copy of the run; the samples file and row of one student's ``bench`` in German."""
+    import shutil
+
+    shutil.copytree(synthetic["evals"], tmp_path / "evals")
+    folder = next((tmp_path / "evals").glob("student__fam__org/mid-a__de/model"))
+    task = "gmmlu_lite" if bench == GMMLU else "mrewardbench"
+    samples = next(folder.glob(f"samples_polyglot_eval_{task}_de_*.jsonl"))
+    row = next(r for r in read_extrinsic(folder) if r.benchmark == bench)
+    return samples, row
+
+
+def _edit_line(samples: Path, index: int, edit) -> None:
+    lines = samples.read_text(encoding="utf-8").splitlines(keepends=True)
+    obj = json.loads(lines[index])
+    edit(obj)
+    lines[index] = json.dumps(obj) + "\n"
+    samples.write_text("".join(lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("bench", "damage"),
+    [
+        (GMMLU, "null"),  # before: "items aggregate to nan"
+        (GMMLU, "nan"),
+        (MRB, "null"),  # before: held fixed, warned as an unsupported aggregation, exit 0
+        (MRB, "nan_inside"),  # before: "not a fixed weighted mean of its items"
+    ],
+)
+def test_a_null_or_nan_item_is_named_by_line_and_doc_id(synthetic, tmp_path, bench, damage):
+    samples, row = _copy_student_samples(synthetic, tmp_path, bench)
+
+    def edit(obj):
+        if damage == "nan_inside":
+            obj["acc"][1] = float("nan")  # json writes NaN, which lm-eval's reader accepts
+        else:
+            obj["acc"] = None if damage == "null" else float("nan")
+
+    _edit_line(samples, 2, edit)
+    with pytest.raises(ConfigError, match=rf"{samples.name}:3: doc_id 2 has acc = .*not a number"):
+        read_items(row)
+
+
+def test_a_doc_id_twice_with_two_values_is_named(synthetic, tmp_path):
+    samples, row = _copy_student_samples(synthetic, tmp_path, GMMLU)
+    lines = samples.read_text(encoding="utf-8").splitlines(keepends=True)
+    again = json.loads(lines[3])
+    again["acc"] = 1.0 - again["acc"]
+    samples.write_text("".join([*lines, json.dumps(again) + "\n"]), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"doc_id 3 appears again \(first at line 4\)"):
+        read_items(row)
+    # the same line twice is one item: the score still matches and nothing is refused
+    samples.write_text("".join([*lines, lines[3]]), encoding="utf-8")
+    assert read_items(row).point() == pytest.approx(row.score, abs=1e-12)
+
+
+def _rows_file(synthetic, tmp_path) -> Path:
+    import shutil
+
+    shutil.copytree(synthetic["metrics"], tmp_path / "metrics")
+    return tmp_path / "metrics" / "rows.parquet"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no_column", "row_twice"])
+def test_a_damaged_rows_parquet_is_one_named_error(synthetic, tmp_path, damage):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _rows_file(synthetic, tmp_path)
+    table = pq.read_table(rows)
+    if damage == "truncated":  # before: pyarrow's ArrowInvalid traceback
+        rows.write_bytes(rows.read_bytes()[: rows.stat().st_size // 2])
+        message = "not a readable parquet file"
+    elif damage == "no_column":
+        pq.write_table(table.drop(["rubric_score"]), rows)
+        message = "no column rubric_score"
+    else:  # the intrinsic stage's row_index, and one dataset's rows concatenated twice:
+        # its means stay those of the summary, so before this was accepted and every draw
+        # counted each row twice (intervals too narrow by sqrt 2)
+        counts_ = {}
+        index = []
+        for t, g in zip(table["teacher"].to_pylist(), table["language"].to_pylist(), strict=True):
+            index.append(counts_.setdefault((t, g), 0))
+            counts_[(t, g)] += 1
+        table = table.append_column("row_index", pa.array(index, pa.int64()))
+        first = table.filter(pa.compute.equal(table["teacher"], "org/strong"))
+        pq.write_table(pa.concat_tables([table, first]), rows)
+        message = r"row_index 0 of org/strong (de|es) appears twice"
+    intrinsic = read_intrinsic(tmp_path / "metrics")
+    with pytest.raises(ConfigError, match=message):
+        bootstrap_run(read_extrinsic(synthetic["evals"]), intrinsic, replicates=10)
+
+
+def test_the_same_row_index_in_two_datasets_is_no_duplicate(synthetic, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _rows_file(synthetic, tmp_path)
+    table = pq.read_table(rows)
+    index = np.arange(table.num_rows) % 60  # every dataset counts from 0
+    pq.write_table(table.append_column("row_index", pa.array(index, pa.int64())), rows)
+    result = bootstrap_run(
+        read_extrinsic(synthetic["evals"]), read_intrinsic(tmp_path / "metrics"), replicates=10
+    )
+    assert result.rows[0]["resampled"]["intrinsic_rows"] == ["perplexity", "rubric_score"]
+
+
+def test_more_replicates_than_memory_is_one_line_not_a_numpy_traceback(synthetic):
+    # 10^10 replicates of 120 items: 4.8 TB of draw positions; before, numpy's
+    # _ArrayMemoryError escaped as a traceback after the scoring
+    with pytest.raises(ConfigError, match=r"10000000000 replicates .*use fewer replicates"):
+        bootstrap_run(read_extrinsic(synthetic["evals"]), replicates=10**10)
+
+
+def test_cli_refuses_one_replicate_before_writing_anything(synthetic, tmp_path, capsys):
+    from harness.cli.main import main
+
+    out = tmp_path / "scores"
+    argv = ["score", "--extrinsic", str(synthetic["evals"]), "--out", str(out)]
+    assert main([*argv, "--replicates", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "replicates is 1, which gives no interval" in err
+    assert not (out / "scores.jsonl").exists()  # before: scored and written, then refused

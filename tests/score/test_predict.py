@@ -252,3 +252,109 @@ def test_unknown_target_is_refused() -> None:
     scores, intrinsic = scored_grid(3)
     with pytest.raises(ConfigError, match="target 'z' is not one of pg, pgr"):
         build_tables(scores, intrinsic, target="z")
+
+
+# ---- hostile inputs ------------------------------------------------------------------
+def _rewrite(path: Path, edit) -> Path:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in edit(rows)), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [  # before: both rows predicted and written, two numbers for one cell / two teachers
+        ("same_cell_twice", "new.jsonl:7: a second row for org/new ar (first at"),
+        ("same_cell_other_value", "new.jsonl:7: a second row for org/new ar (first at"),
+        ("case_and_space", "teacher 'org/NEW ' and 'org/new' differ only by case or spacing"),
+    ],
+)
+def test_new_rows_of_one_cell_or_one_teacher_spelt_twice_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, message: str
+) -> None:
+    scores, intrinsic = scored_grid(4, seed=13)
+    _write_grid(tmp_path, scores, intrinsic)
+    new = _write_new(tmp_path / "new.jsonl", "org/new", seed=14)
+    if case == "same_cell_twice":
+        _rewrite(new, lambda rows: [*rows, rows[0]])
+    elif case == "same_cell_other_value":
+        _rewrite(new, lambda rows: [*rows, {**rows[0], "rubric_score": 4.9}])
+    else:
+        _rewrite(new, lambda rows: [{**r, "teacher": "org/NEW " if i else r["teacher"]}
+                                    for i, r in enumerate(rows)])  # fmt: skip
+    assert main(["predict", "--scores", str(tmp_path), "--metrics", str(new)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and message in err
+    assert not (tmp_path / "scores" / "predicted.jsonl").exists()
+
+
+@pytest.mark.parametrize("target", ["scores", "metrics", "foreign_predicted"])
+def test_out_onto_a_file_of_other_rows_is_refused_and_left_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    scores, intrinsic = scored_grid(4, seed=15)
+    _write_grid(tmp_path, scores, intrinsic)
+    new = _write_new(tmp_path / "new.jsonl", "org/new", seed=16)
+    out = {
+        "scores": tmp_path / "scores" / "scores.jsonl",  # before: predictions appended to it
+        "metrics": new,
+        "foreign_predicted": tmp_path / "scores" / "predicted.jsonl",
+    }[target]
+    if target == "foreign_predicted":  # a cell row someone wrote without the mark
+        out.write_text('{"teacher": "org/x", "language": "de", "student_family": "fam"}\n')
+    before = out.read_bytes()
+    assert (
+        main(["predict", "--scores", str(tmp_path), "--metrics", str(new), "--out", str(out)]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{out}:1: not a predicted row (no 'predicted': true)" in err
+    assert out.read_bytes() == before
+
+
+def test_out_naming_a_folder_is_refused_before_the_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scores, intrinsic = scored_grid(4, seed=17)
+    _write_grid(tmp_path, scores, intrinsic)
+    new = _write_new(tmp_path / "new.jsonl", "org/new", seed=18)
+    args = ["predict", "--scores", str(tmp_path), "--metrics", str(new)]
+    assert main([*args, "--out", str(tmp_path / "metrics")]) == 2
+    captured = capsys.readouterr()
+    assert "is an existing folder; name a file" in captured.err
+    assert "CV R^2" not in captured.out  # refused before the work, not at the write
+
+
+def test_a_family_is_predicted_only_in_the_languages_it_was_scored_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second family scored in two languages: its base and reference exist there only,
+    so a predicted PG elsewhere has no anchors (before: written with null base/reference)."""
+    teachers = [f"org/teacher-{i}" for i in range(4)]
+    intrinsic, pgr = synthetic_cells(teachers, BETA, 0.25, seed=19)
+    extrinsic = []
+    for family, langs in (("fam", LANGS), ("fam2", ("de", "es"))):
+        for lang in langs:
+            extrinsic.append(ExtrinsicRow("base", family, "bench", lang, BASE))
+            extrinsic.append(ExtrinsicRow("reference", family, "bench", lang, REFERENCE))
+        for (t, lang), value in pgr.items():
+            if lang in langs:
+                score = BASE + value * (REFERENCE - BASE)
+                extrinsic.append(ExtrinsicRow("student", family, "bench", lang, score, teacher=t,
+                                              target_language=lang))  # fmt: skip
+    _write_grid(tmp_path, score_run(extrinsic, intrinsic), intrinsic)
+    new = _write_new(tmp_path / "new.jsonl", "org/new", seed=20)
+    assert main(["predict", "--scores", str(tmp_path), "--metrics", str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "not predicted (the family has no scored students there): org/new ar fam2" in out
+    rows = [
+        json.loads(s) for s in (tmp_path / "scores" / "predicted.jsonl").read_text().splitlines()
+    ]
+    cells = {(r["student_family"], r["language"]) for r in rows}
+    assert cells == {("fam", lang) for lang in LANGS} | {("fam2", "de"), ("fam2", "es")}
+    assert all(r["base_score"] == BASE and r["reference_score"] == REFERENCE for r in rows)
+    # a language no family was scored in: nothing to predict, said in one line
+    only_fr = _rewrite(new, lambda rows: [{**rows[0], "language": "fr"}])
+    args = ["predict", "--scores", str(tmp_path), "--metrics", str(only_fr), "--out"]
+    assert main([*args, str(tmp_path / "fr.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no family of the grid was scored in fr" in err

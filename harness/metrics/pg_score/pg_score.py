@@ -20,6 +20,7 @@ from typing import Any
 import datasets
 import evaluate
 
+from harness.errors import ConfigError
 from harness.score.inputs import ExtrinsicRow, IntrinsicRow
 from harness.score.pgscore import GapPolicy, family_key, score_run, teacher_key
 
@@ -52,13 +53,13 @@ Args (one entry per (teacher, language, student family) cell, all lists of equal
     prompt_diversity, response_diversity, rubric_score, perplexity (`list` of `float`):
         the teacher's intrinsic metrics in that language (default configuration).
     z_score (`list` of `float`): precomputed z instead of the four metrics
-        (configuration "z", e.g. to reproduce published rows).
+        (configuration "z", e.g. to reproduce published rows); None: no z, PG is None.
     student_stderr, base_stderr, reference_stderr (`list` of `float`, optional): standard
         errors of the three scores, for PGR's interval.
     gap_k (`float`, default {GapPolicy.k:g}), gap_floor (`float`, default {GapPolicy.floor:g}): a
         gap is ill-conditioned when reference - base <= max(gap_k * its stderr, gap_floor).
     ceiling (`float`, default {GapPolicy.ceiling:g}): best possible score, for headroom gain.
-    confidence (`float`, default 0.95): level of the intervals.
+    confidence (`float`, default 0.95): level of the intervals, strictly between 0 and 1.
 Returns:
     A dict of lists in input order: teacher, language, family, pgr, pgr_lo, pgr_hi, z,
     pg_score, pg_score_lo, pg_score_hi, headroom_gain, pgr_ill_conditioned; plus
@@ -90,17 +91,52 @@ def _optional(values: Sequence[float | None] | None, n: int, name: str) -> list[
     if values is None:
         return [None] * n
     if len(values) != n:
-        raise ValueError(f"{name} has {len(values)} entries for {n} rows; give one per row")
+        raise ConfigError(f"{name} has {len(values)} entries for {n} rows; give one per row")
     return list(values)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, NaN equal to NaN: a NaN given twice is one NaN, refused later by the
+    scorer's own check that names the field, not "two different values: nan and nan"."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
 
 
 def _same_per_key(items: list[tuple[Any, Any]], what: str) -> dict[Any, Any]:
     """One value per key; two rows disagreeing on it is an input error, named."""
     out: dict[Any, Any] = {}
     for key, value in items:
-        if out.setdefault(key, value) != value:
-            raise ValueError(f"rows of {key} give two different {what}: {out[key]} and {value}")
+        if not _same(out.setdefault(key, value), value):
+            raise ConfigError(f"rows of {key} give two different {what}: {out[key]} and {value}")
     return out
+
+
+def _check_confidence(confidence: Any) -> None:
+    """0 < confidence < 1: 95 or 1.5 gave NaN bounds, 1 infinite ones, a negative level
+    an interval that excludes its own point, all without a word."""
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float))
+        or not (0 < confidence < 1)
+    ):
+        raise ConfigError(
+            f"confidence is {confidence!r}; must lie strictly between 0 and 1 (e.g. 0.95)"
+        )
+
+
+def _z_values(cells: list[tuple[str, str]], z_score: Sequence[Any] | None) -> dict:
+    """z per cell, for the "z" configuration; a null z leaves that cell without z (and PG),
+    as the scorer leaves a cell without intrinsic metrics; NaN or infinite is refused."""
+    if z_score is None:
+        raise ConfigError('configuration "z" needs z_score, one per row')
+    for i, v in enumerate(z_score):
+        if v is not None and (isinstance(v, bool) or not math.isfinite(v)):
+            raise ConfigError(f"row {i}: z_score is {v!r}; give a finite number or None")
+    z = _same_per_key(list(zip(cells, z_score, strict=True)), "z scores")
+    return {cell: v for cell, v in z.items() if v is not None}
 
 
 def _delta_stderr(s, se_s, b, se_b, r, se_r) -> float | None:
@@ -151,12 +187,15 @@ class PgScore(evaluate.Metric):
     ) -> dict[str, Any]:
         from scipy import stats
 
+        _check_confidence(confidence)
         n = len(teacher)
         se_s = _optional(student_stderr, n, "student_stderr")
         se_b = _optional(base_stderr, n, "base_stderr")
         se_r = _optional(reference_stderr, n, "reference_stderr")
+        # keyed as the scorer joins them: "DE" and "de" rows share (or clash on) one anchor
         anchors = _same_per_key(
-            [((family[i], language[i]), (base[i], se_b[i], reference[i], se_r[i])) for i in range(n)],
+            [((family_key(family[i]), language[i].lower()), (base[i], se_b[i], reference[i], se_r[i]))
+             for i in range(n)],
             "base/reference scores",
         )  # fmt: skip
         extrinsic = [
@@ -168,14 +207,16 @@ class PgScore(evaluate.Metric):
             extrinsic.append(ExtrinsicRow("base", fam, BENCHMARK, lang, b, sb, source="base"))
             extrinsic.append(ExtrinsicRow("reference", fam, BENCHMARK, lang, r, sr, source="reference"))  # fmt: skip
         policy = GapPolicy(k=gap_k, floor=gap_floor, ceiling=ceiling)
-        cells = [(teacher[i], language[i]) for i in range(n)]
+        # keyed as the scorer joins cells; the first spelling of a teacher names its row
+        cells = [(teacher_key(teacher[i]), language[i].lower()) for i in range(n)]
+        names = {cell: (teacher[i], language[i]) for i, cell in reversed(list(enumerate(cells)))}
         if self.config_name == "z":
-            z = _same_per_key(list(zip(cells, z_score, strict=True)), "z scores")
+            z = {names[c]: v for c, v in _z_values(cells, z_score).items()}
             scored = score_run(extrinsic, z_scores=z, policy=policy)
         else:
             columns = (prompt_diversity, response_diversity, rubric_score, perplexity)
             metrics = _same_per_key(list(zip(cells, zip(*columns, strict=True), strict=True)), "intrinsic metrics")  # fmt: skip
-            intrinsic = [IntrinsicRow(t, lang, *values) for (t, lang), values in metrics.items()]
+            intrinsic = [IntrinsicRow(*names[cell], *values) for cell, values in metrics.items()]
             scored = score_run(extrinsic, intrinsic, policy=policy)
         by_cell = {
             (teacher_key(s.teacher), s.language, family_key(s.student_family)): s for s in scored
