@@ -10,9 +10,10 @@ schema-guided decoding hold those outputs to the pair schema; others ignore the 
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from harness.errors import ConfigError, EmptyDataError
 from harness.generate.prompts import (
@@ -30,6 +31,36 @@ logger = logging.getLogger(__name__)
 EXAMPLES_PER_DOC = 3
 # The strategies whose output is a JSON pair, so whose documents ask for the schema.
 PAIR_STRATEGIES = frozenset({Strategy.GENERATE, Strategy.TRANSLATE})
+
+
+def pool_language(language: str, strategy: Strategy) -> str:
+    """The language whose seed file a task draws on: translate's sources are English."""
+    return SOURCE_LANGUAGE.code if strategy is Strategy.TRANSLATE else language
+
+
+def docs_key(
+    language: str,
+    strategy: str | Strategy,
+    *,
+    seeds: str | None = None,
+    n_docs: int | None = None,
+    seed: int = 1234,
+) -> tuple[Hashable, ...]:
+    """Everything :func:`build_docs` output depends on, as a hashable cache key.
+
+    The seed file enters by a SHA-256 of its bytes, read now, not by path or mtime: a
+    pool rewritten in place (same path and size, within the file system's timestamp
+    granularity) still gets a new key, so a cache never serves an older pool's
+    documents. The language record enters whole, so a language pack that changes it is
+    seen too; the prompt templates and the schema are code, fixed for the process.
+    """
+    from harness.seeds.store import seed_file  # the file load_seed_rows reads, no other
+
+    strategy = Strategy(strategy)
+    lang = get_language(language)
+    path = seed_file(pool_language(lang.code, strategy), seeds)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return (lang, strategy.value, n_docs, seed, digest)
 
 
 def _pool(language: str, seeds: str | None) -> list[SeedRow]:
@@ -141,8 +172,7 @@ def build_docs(
             )
         return docs
 
-    pool_lang = SOURCE_LANGUAGE.code if strategy is Strategy.TRANSLATE else lang.code
-    pool = _pool(pool_lang, seeds)
+    pool = _pool(pool_language(lang.code, strategy), seeds)
     if n_docs is not None and n_docs > len(pool):
         _warn_capped(strategy, lang.code, n_docs, len(pool), seeds)
     rng.shuffle(pool)

@@ -318,13 +318,24 @@ def run_generation(config: GenerationConfig, output_path: str | Path) -> dict[st
         lm-eval's results dictionary of the last chunk run (without samples), or an
         empty dict when everything was already done.
     """
+    from harness.generate.task_api import DOCS_CACHE
+
+    try:
+        return _run_chunks(config, Path(output_path))
+    finally:
+        # Each chunk reloads every task, so the documents are cached for the run (see
+        # DocsCache); once it ends they would only hold memory for the rest of the process.
+        DOCS_CACHE.clear()
+
+
+def _run_chunks(config: GenerationConfig, output_path: Path) -> dict[str, Any]:
+    """The body of :func:`run_generation`: load the tasks, then run the unfinished chunks."""
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
     from harness.paths import tasks_path
 
-    output_path = Path(output_path)
     output_path.mkdir(parents=True, exist_ok=True)
     deviations = config.deviations()
     if deviations:

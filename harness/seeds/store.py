@@ -49,7 +49,15 @@ def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
         yield int(where.rpartition(":")[2]), row
 
 
-def _seed_file(code: str, seeds: str | Path | None) -> Path:
+def seed_file(code: str, seeds: str | Path | None) -> Path:
+    """The file the seeds of ``code`` are read from: the bundled one, or ``seeds``'s.
+
+    Public because the generation documents' cache key hashes this very file: a key
+    built from any other resolution could serve documents of a file no longer read.
+
+    Raises:
+        InputNotFoundError: no such file, named with where it was looked for.
+    """
     if seeds is None:
         path = get_language(code).seeds
         if path is None or not path.is_file():
@@ -86,7 +94,7 @@ def load_seed_rows(language: str, seeds: str | Path | None = None) -> list[SeedR
             (named by file, line and id).
     """
     code = get_language(language).code
-    path = _seed_file(code, seeds)
+    path = seed_file(code, seeds)
     rows: list[SeedRow] = []
     first_line: dict[str, int] = {}
     for number, raw in _read_rows(path):
