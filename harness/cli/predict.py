@@ -69,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
     from harness.errors import ConfigError, EmptyDataError
     from harness.files import check_out_file
     from harness.score.inputs import read_intrinsic
-    from harness.score.pgscore import Z_COLUMNS, read_scores
+    from harness.score.pgscore import read_scores
     from harness.score.predict import (
-        LENGTH_FEATURES,
         LEVELS,
         PAPER_IN_SAMPLE_R2,
         PREDICTED_FILE,
         CVResult,
         build_tables,
+        grid_features,
         locate_grid,
         loto_cv,
         merge_predicted,
@@ -84,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
         predicted_rows,
     )
 
-    features = (*Z_COLUMNS, *LENGTH_FEATURES) if args.with_lengths else Z_COLUMNS
     # only what was given: the fit's and the predictor's own defaults for the rest
     ridge = {} if args.ridge is None else {"ridge": args.ridge}
     level = {} if args.level is None else {"level": args.level}
@@ -100,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
             )
         scores = read_scores(scores_file)
         grid = read_intrinsic(args.intrinsic or summary)
+        # the columns the scorer's z used: a metric the grid never measured is left out
+        features, left_out = grid_features(scores, grid, with_lengths=args.with_lengths)
         new = read_intrinsic(args.metrics) if args.metrics is not None else None
         predictions = (
             predict_teachers(
@@ -134,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         {p.student_family for p in predictions}
         or {f for result in cv.values() if not isinstance(result, str) for f in result}
     )
+    for column, why in left_out.items():
+        print(f"not a feature: {column} ({why}; the scorer's z leaves it out too)")
     for family in families:
         print(f"student family {family}: leave-one-teacher-out fit on {', '.join(features)}")
         for target in ("pgr", "pg"):

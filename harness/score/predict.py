@@ -269,6 +269,36 @@ class Prediction:
     cv: CVResult = field(repr=False)
 
 
+def grid_features(
+    scores: Sequence[ScoreRow], grid: Sequence[IntrinsicRow], *, with_lengths: bool = False
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The features to fit on: the intrinsic columns measured on the grid's scored cells.
+
+    Why not always all four: a grid may not measure a metric at all (the example grid
+    runs no rubric judge); the scorer's z then averages the others, and the predictor
+    does the same rather than refusing the whole grid. A column measured on some cells
+    only is kept, so :func:`build_tables` names the cells that lack it. Returns the
+    features and, per left-out column, why.
+
+    Raises:
+        EmptyDataError: no intrinsic column is measured on any scored cell.
+    """
+    scored = {(teacher_key(s.teacher), s.language.lower()) for s in scores}
+    values = [
+        _column_values(r) for r in grid if (teacher_key(r.teacher), r.language.lower()) in scored
+    ]
+    kept = tuple(c for c in Z_COLUMNS if any(v[c] is not None for v in values))
+    if not kept:
+        raise EmptyDataError(
+            "no intrinsic metric is measured on the grid's scored cells; measure them with "
+            "`polyglot-harness intrinsic` (or pass --intrinsic)"
+        )
+    left_out = {
+        c: "measured on none of the grid's scored cells" for c in Z_COLUMNS if c not in kept
+    }
+    return (*kept, *(LENGTH_FEATURES if with_lengths else ())), left_out
+
+
 def new_teacher_z(
     grid: Sequence[IntrinsicRow], scored: set[tuple[str, str]]
 ) -> Callable[[IntrinsicRow], float | None]:

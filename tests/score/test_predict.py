@@ -7,6 +7,7 @@ construction and the fitted figures are checked against them, not against themse
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -202,6 +203,32 @@ def test_cli_without_metrics_cross_validates_the_grid_and_writes_nothing(
             assert pgr_r2 > 0.8
         else:
             assert pgr_r2 < 0.2
+
+
+def test_a_metric_the_grid_never_measured_is_left_out_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the example grid runs no judge: rubric_score is absent on every cell
+    scores, intrinsic = scored_grid(6, seed=13)
+    unjudged = [dataclasses.replace(r, rubric_score=None) for r in intrinsic]
+    _write_grid(tmp_path, scores, unjudged)
+    assert main(["predict", "--scores", str(tmp_path), "--target", "pgr"]) == 0
+    out = capsys.readouterr().out
+    assert "not a feature: rubric_score (measured on none of the grid's scored cells" in out
+    assert "fit on prompt_diversity, response_diversity, neg_log1p_perplexity" in out
+    three = ("prompt_diversity", "response_diversity", "neg_log1p_perplexity")
+    table = build_tables(scores, unjudged, target="pgr", features=three)["fam"]
+    assert float(out.split("pgr: CV R^2 = ")[1].split()[0]) == pytest.approx(
+        loto_cv(table).r2, abs=5e-4
+    )
+    # measured on some cells only: still refused, naming the cell
+    partly = [dataclasses.replace(r, rubric_score=None) if i == 0 else r
+              for i, r in enumerate(intrinsic)]  # fmt: skip
+    (tmp_path / "metrics" / "summary.jsonl").unlink()
+    (tmp_path / "metrics").rmdir()
+    _write_grid(tmp_path, scores, partly)
+    assert main(["predict", "--scores", str(tmp_path)]) == 2
+    assert "org/teacher-0/ar/fam: rubric_score missing or NaN" in capsys.readouterr().err
 
 
 def test_cli_without_metrics_on_too_small_a_grid_is_one_line(
