@@ -49,6 +49,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--languages", default=None, help="comma list (default: all six)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "DEMO.md"))
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the runs' folder (printed) to look into later"
+    )
     args = parser.parse_args()
     cli = [sys.executable, "-m", "harness.cli.main"]
     lang = ["--languages", args.languages] if args.languages else []
@@ -133,7 +136,10 @@ server's logged requests:
         Path(args.out).write_text(page, encoding="utf-8")
         print(f"wrote {args.out}")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
