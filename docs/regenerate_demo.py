@@ -112,11 +112,11 @@ then `collect`. **Wall time: {_minutes(demo_s)}.** Means over zero valid rows ar
 ## The intrinsic-only predictor on that grid
 
 `polyglot-harness predict --scores <grid>/scores` (no `--metrics`: cross-validation
-only) fits each target from the grid's intrinsic metrics, leaving one teacher out at a
-time, and predicts the held-out teacher's rows. With three teachers each fold fits the
-four intrinsic features and an intercept on six rows (one residual degree of freedom),
-so read it as what the predictor says about so small a grid, not as its accuracy; the
-paper's 0.664 is in-sample over ten teachers.
+only) fits each target from the intrinsic metrics the grid measured, leaving one teacher
+out at a time, and predicts the held-out teacher's rows. With three teachers each fold
+fits those features and an intercept on the six rows of two teachers, and the held-out
+teacher may lie outside what the two span, so read it as what the predictor says about so
+small a grid, not as its accuracy; the paper's 0.664 is in-sample over ten teachers.
 
 ```
 {predict_out.strip()}
