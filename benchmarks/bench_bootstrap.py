@@ -33,9 +33,9 @@ SUBSETS = 23
 
 def build(items: int, rows: int, seed: int = 0):
     """Extrinsic rows with their ItemScores, intrinsic rows with per-row values."""
-    from harness.score.inputs import ExtrinsicRow, IntrinsicRow
     from harness.score.items import ItemScores
     from harness.score.pgscore import teacher_key
+    from harness.score.rows import ExtrinsicRow, IntrinsicRow
 
     rng = np.random.default_rng(seed)
     strata = np.arange(items) % SUBSETS

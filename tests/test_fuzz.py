@@ -371,7 +371,7 @@ def _expected_students(rows: list[dict[str, Any]]) -> int:
     row_ops=st.lists(st.tuples(st.booleans(), _ROW_OPS), max_size=3),
     line_ops=st.lists(st.tuples(st.booleans(), _LINE_OPS), max_size=2),
 )
-# crashes the fuzz found (tracebacks before the fixes in harness/score/inputs.py, jsonl.py)
+# crashes the fuzz found (tracebacks before the fixes in harness/score/rows.py, jsonl.py)
 @example(row_ops=[(True, ("set", 2, "target_language", 5))], line_ops=[])  # AttributeError
 @example(row_ops=[(True, ("set", 2, "teacher", [1]))], line_ops=[])
 @example(row_ops=[(True, ("set", 2, "score", 10**400))], line_ops=[])  # OverflowError

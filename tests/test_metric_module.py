@@ -16,8 +16,8 @@ import yaml
 
 from harness.errors import ConfigError, InputNotFoundError
 from harness.metrics import available, path
-from harness.score.inputs import IntrinsicRow
 from harness.score.pgscore import score_run
+from harness.score.rows import IntrinsicRow
 
 SCORE_TESTS = Path(__file__).parent / "score"
 
@@ -120,7 +120,7 @@ def test_intrinsic_configuration_fits_z_as_written_in_the_method(pg_metrics) -> 
 
 
 def score_run_rows(metrics: np.ndarray) -> dict:
-    from harness.score.inputs import ExtrinsicRow
+    from harness.score.rows import ExtrinsicRow
 
     extrinsic = [ExtrinsicRow("base", "s", "m", "de", 0.3), ExtrinsicRow("reference", "s", "m", "de", 0.5)]  # fmt: skip
     extrinsic += [ExtrinsicRow("student", "s", "m", "de", v, teacher=t, target_language="de")

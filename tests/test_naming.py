@@ -85,11 +85,11 @@ def test_artefact_files_are_spelled_once() -> None:
     from harness import naming
     from harness.publish import plan
     from harness.schema import DATA_FILE
-    from harness.score import inputs
+    from harness.score import inputs, lm_eval_results
     from harness.train import card
 
     assert card.SIDECAR is naming.RUN_RECORD and plan.SIDECAR is naming.RUN_RECORD
-    assert inputs.SIDECAR is naming.RUN_RECORD and DATA_FILE is naming.DATA_FILE
+    assert lm_eval_results.SIDECAR is naming.RUN_RECORD and DATA_FILE is naming.DATA_FILE
     assert (
         plan.SCORES_FILE is naming.SCORES_FILE and inputs.INTRINSIC_SUMMARY is naming.SUMMARY_FILE
     )

@@ -140,7 +140,7 @@ def test_an_outside_record_is_offered_where_it_says_and_nowhere_in_the_package(
 def test_a_benchmark_from_one_outside_file_runs_in_lm_eval_and_is_scored(
     outside_benchmark: Path, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    from harness.score.inputs import read_lm_eval_results
+    from harness.score.lm_eval_results import read_lm_eval_results
 
     data = tmp_path / "data" / "passage_bpb" / "deu_Latn"
     data.mkdir(parents=True)

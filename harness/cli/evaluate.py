@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli import flags
-from harness.score.inputs import ROLES, SIDECAR
+from harness.score.lm_eval_results import SIDECAR
+from harness.score.rows import ROLES
 
 _HELP = (
     "Evaluate student runs, a family's base and reference, or any model with lm-eval; "

@@ -15,7 +15,7 @@ from typing import Any
 from harness.errors import ConfigError, InputNotFoundError
 from harness.evaluate.run import EvalConfig
 from harness.naming import eval_run_name, parse_model_args
-from harness.score.inputs import SIDECAR
+from harness.score.lm_eval_results import SIDECAR
 
 
 def config_for_student(

@@ -44,7 +44,8 @@ from harness.protocol import DEFAULT as DEFAULT_PROTOCOL
 from harness.protocol import Protocol
 from harness.protocol import resolve as resolve_protocol
 from harness.redact import scrub_model_args
-from harness.score.inputs import ROLES, SIDECAR, ExtrinsicRow, read_lm_eval_results, task_benchmark
+from harness.score.lm_eval_results import SIDECAR, read_lm_eval_results, task_benchmark
+from harness.score.rows import ROLES, ExtrinsicRow
 
 logger = logging.getLogger(__name__)
 

@@ -97,7 +97,8 @@ def matching_score(meta: dict[str, Any], scores: Sequence[Any]) -> Any | None:
 
 
 def _benchmarks(student: StudentSource, evals: Sequence[EvalSource]) -> list[dict[str, Any]]:
-    from harness.score.inputs import lm_eval_protocol, protocol_name, read_lm_eval_results
+    from harness.score.lm_eval_results import lm_eval_protocol, read_lm_eval_results
+    from harness.score.rows import protocol_name
 
     rows: list[dict[str, Any]] = []
     meta = student.metadata

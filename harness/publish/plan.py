@@ -175,8 +175,8 @@ def find_students(root: Path) -> list[StudentSource]:
 
 def _owner(folder: Path, students: Sequence[StudentSource]) -> str | None:
     """The student run these lm-eval results belong to: the folder they sit in, else who
-    :func:`harness.score.inputs.results_identity` says they are (record, then names)."""
-    from harness.score.inputs import results_identity
+    :func:`harness.score.lm_eval_results.results_identity` says they are (record, then names)."""
+    from harness.score.lm_eval_results import results_identity
 
     where = folder.resolve()
     for s in students:

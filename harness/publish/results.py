@@ -101,7 +101,7 @@ def eval_protocols(evals: Sequence[EvalSource], names: RepoNames) -> dict[str, A
     Raises:
         ConfigError: a folder whose manifest and sidecar record different protocols.
     """
-    from harness.score.inputs import lm_eval_protocol
+    from harness.score.lm_eval_results import lm_eval_protocol
 
     return {results_model_name(s, names): lm_eval_protocol(s.folder)[0] for s in evals}
 

@@ -4,14 +4,8 @@ Heavy analysis dependencies (scikit-learn, scipy, matplotlib) load only inside
 :mod:`harness.score.analysis` functions.
 """
 
-from harness.score.inputs import (
-    ExtrinsicRow,
-    IntrinsicRow,
-    read_extrinsic,
-    read_intrinsic,
-    read_lm_eval_results,
-    task_benchmark,
-)
+from harness.score.inputs import read_extrinsic, read_intrinsic
+from harness.score.lm_eval_results import read_lm_eval_results, task_benchmark
 from harness.score.pgscore import (
     GapPolicy,
     ScoreRow,
@@ -22,6 +16,7 @@ from harness.score.pgscore import (
     write_scores,
 )
 from harness.score.robustness import ALPHAS, alpha_sweep, spearman
+from harness.score.rows import ExtrinsicRow, IntrinsicRow
 
 __all__ = [
     "ALPHAS",

@@ -34,8 +34,8 @@ import numpy as np
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
 from harness.files import atomic_write, atomic_write_text
-from harness.score.inputs import IntrinsicRow
 from harness.score.pgscore import ScoreRow, family_key, teacher_key
+from harness.score.rows import IntrinsicRow
 from harness.teachers import TeacherSpec, find_teacher, load_teachers
 
 logger = logging.getLogger(__name__)

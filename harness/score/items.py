@@ -28,7 +28,8 @@ import numpy as np
 from harness.errors import ConfigError
 from harness.files import read_jsonl
 from harness.naming import samples_file
-from harness.score.inputs import ExtrinsicRow, IntrinsicRow, pick_metric_key, score_reading
+from harness.score.lm_eval_results import pick_metric_key, score_reading
+from harness.score.rows import ExtrinsicRow, IntrinsicRow
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ well-conditioned.
 
 Why every row names its protocol: numbers made under the paper's protocol and under a
 corrected one differ for reasons that have nothing to do with the teacher, so the
-scorer refuses inputs of different protocols (:func:`harness.score.inputs.run_protocol`)
+scorer refuses inputs of different protocols (:func:`harness.score.rows.run_protocol`)
 and each row carries the one they share (``None`` for inputs older than protocols).
 """
 
@@ -52,7 +52,7 @@ from numpy.typing import ArrayLike
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
 from harness.files import read_jsonl
 from harness.naming import SCORES_FILE, slug
-from harness.score.inputs import (
+from harness.score.rows import (
     ExtrinsicRow,
     IntrinsicRow,
     check_score_range,

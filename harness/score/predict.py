@@ -39,7 +39,6 @@ import numpy as np
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
 from harness.files import atomic_write_text, read_jsonl
 from harness.naming import SUMMARY_FILE
-from harness.score.inputs import IntrinsicRow
 from harness.score.pgscore import (
     SCORES_FILE,
     Z_COLUMNS,
@@ -49,6 +48,7 @@ from harness.score.pgscore import (
     fit_z_scores,
     teacher_key,
 )
+from harness.score.rows import IntrinsicRow
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from harness.evaluate.lm_eval_io import redact_values, secret_values
 from harness.evaluate.run import MANIFEST, EvalConfig, evaluate_model
 from harness.publish.plan import classify
 from harness.score import read_extrinsic
-from harness.score.inputs import SIDECAR
+from harness.score.lm_eval_results import SIDECAR
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
 TEACHER = "org/tiny-teacher"

@@ -20,7 +20,7 @@ from harness.cli.main import main
 from harness.errors import ConfigError
 from harness.evaluate import mrewardbench
 from harness.evaluate.run import MANIFEST, EvalConfig, evaluate_model
-from harness.score.inputs import SIDECAR
+from harness.score.lm_eval_results import SIDECAR
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = REPO / "tasks"

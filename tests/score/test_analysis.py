@@ -29,8 +29,8 @@ from harness.score.analysis import (
     size_regression,
     student_teacher_families,
 )
-from harness.score.inputs import IntrinsicRow
 from harness.score.pgscore import ScoreRow, score_run
+from harness.score.rows import IntrinsicRow
 from harness.teachers import load_teachers
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference"

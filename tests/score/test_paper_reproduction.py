@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.score.inputs import ExtrinsicRow
 from harness.score.pgscore import score_run
+from harness.score.rows import ExtrinsicRow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 FAMILIES = ("gemma3-4b", "llama3-8b", "qwen3-8b")

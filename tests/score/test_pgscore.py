@@ -13,15 +13,10 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError, EmptyDataError, InputNotFoundError
-from harness.score.inputs import (
-    ExtrinsicRow,
-    IntrinsicRow,
-    read_extrinsic,
-    read_intrinsic,
-    read_lm_eval_results,
-    task_benchmark,
-)
+from harness.score.inputs import read_extrinsic, read_intrinsic
+from harness.score.lm_eval_results import read_lm_eval_results, task_benchmark
 from harness.score.pgscore import GapPolicy, fit_z_scores, read_scores, score_run, write_scores
+from harness.score.rows import ExtrinsicRow, IntrinsicRow
 
 
 def intrinsic(
@@ -274,7 +269,7 @@ def test_read_lm_eval_results_picks_metric_and_latest_file(tmp_path: Path) -> No
 def test_results_of_a_benchmark_the_scorer_does_not_know_are_reported_not_dropped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from harness.score.inputs import UnknownTask
+    from harness.score.lm_eval_results import UnknownTask
 
     folder = tmp_path / "model"
     write_lm_eval(
@@ -292,7 +287,7 @@ def test_results_of_a_benchmark_the_scorer_does_not_know_are_reported_not_droppe
     data["group_subtasks"] = {"mmlu": ["mmlu_x"], "arc_easy": []}
     (folder / "results_2025.json").write_text(json.dumps(data))
     unknown: list[UnknownTask] = []
-    with caplog.at_level(logging.WARNING, logger="harness.score.inputs"):
+    with caplog.at_level(logging.WARNING, logger="harness.score.lm_eval_results"):
         rows = read_lm_eval_results(folder, role="base", student_family="f", unknown=unknown)
     assert [(r.benchmark, r.score) for r in rows] == [("mgsm", 0.4)]
     assert [u.task for u in unknown] == ["arc_easy", "polyglot_eval_mystery_de"]
@@ -457,7 +452,7 @@ def test_one_valid_row_cannot_measure_diversity_and_takes_the_worst() -> None:
 
 
 def test_stderr_of_a_bare_metric_key_is_its_own_stderr() -> None:
-    from harness.score.inputs import _pick_metric
+    from harness.score.lm_eval_results import _pick_metric
 
     assert _pick_metric({"acc": 0.61, "acc_stderr": 0.02}) == (0.61, 0.02)
     assert _pick_metric({"acc,none": 0.5, "acc_stderr,none": 0.01}) == (0.5, 0.01)

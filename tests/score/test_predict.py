@@ -18,7 +18,6 @@ from scipy import stats
 
 from harness.cli.main import main
 from harness.errors import ConfigError, EmptyDataError
-from harness.score.inputs import ExtrinsicRow, IntrinsicRow
 from harness.score.pgscore import score_run, write_scores
 from harness.score.predict import (
     build_tables,
@@ -26,6 +25,7 @@ from harness.score.predict import (
     loto_cv,
     predict_teachers,
 )
+from harness.score.rows import ExtrinsicRow, IntrinsicRow
 
 LANGS = ("ar", "de", "es", "id", "ja", "cs")
 # mean and sd of each generated metric; perplexity enters as -log1p(perplexity)

@@ -18,7 +18,8 @@ import pytest
 from harness.errors import ConfigError
 from harness.evaluate.run import MANIFEST
 from harness.protocol import resolve
-from harness.score.inputs import SIDECAR, read_extrinsic, read_intrinsic
+from harness.score.inputs import read_extrinsic, read_intrinsic
+from harness.score.lm_eval_results import SIDECAR
 from harness.score.pgscore import read_scores, score_run
 
 PAPER_DEMO = resolve("paper").record({"documents_per_strategy": 2, "max_gen_toks": 128})

@@ -21,8 +21,8 @@ import datasets
 import evaluate
 
 from harness.errors import ConfigError
-from harness.score.inputs import ExtrinsicRow, IntrinsicRow
 from harness.score.pgscore import GapPolicy, family_key, score_run, teacher_key
+from harness.score.rows import ExtrinsicRow, IntrinsicRow
 
 _CITATION = """\
 @article{miranda2026polyglot,
