@@ -61,14 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
     from harness.errors import ConfigError
     from harness.files import atomic_write_text, check_out_file
+    from harness.score.costs import read_costs
+    from harness.score.intervals import read_intervals
     from harness.score.pgscore import read_scores
-    from harness.score.tables import (
-        VALUES,
-        leaderboard,
-        read_costs,
-        read_intervals,
-        read_predicted,
-    )
+    from harness.score.tables import VALUES, leaderboard, read_predicted
 
     if args.scores_path:
         args.scores = args.scores_path
@@ -112,7 +108,7 @@ def _costs(hours: dict[str, dict[str, float]] | None, tablefmt: str) -> str:
     Why after: the scores answer "which teacher", the hours answer "at what price",
     and a run scored outside the grid has no measured hours to show.
     """
-    from harness.score.tables import cost_table
+    from harness.score.costs import cost_table
 
     table = cost_table(hours or {}, tablefmt=tablefmt)
     return f"\n{table}\n" if table else ""

@@ -131,8 +131,10 @@ def leaderboard(args: dict[str, Any]) -> dict[str, Any]:
     from harness.grid.costs import format_summary, teacher_gpu_hours
     from harness.grid.records import GridPaths, cost_records
     from harness.score import read_scores
-    from harness.score.tables import cost_table, read_intervals, read_predicted
+    from harness.score.costs import cost_table
+    from harness.score.intervals import read_intervals
     from harness.score.tables import leaderboard as render
+    from harness.score.tables import read_predicted
 
     scores = read_scores(args["scores"])
     records = cost_records(GridPaths(Path(args["root"])))

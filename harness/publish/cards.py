@@ -431,7 +431,7 @@ def leaderboard_card(
 ) -> str:
     """The leaderboard dataset's README: the rendered table, rows in ``leaderboard.jsonl``.
 
-    ``costs`` is the rendered GPU-hours table (:func:`harness.score.tables.cost_table`),
+    ``costs`` is the rendered GPU-hours table (:func:`harness.score.costs.cost_table`),
     empty when no row carries measured hours: a model developer's first question is
     what benchmarking their teacher costs, so the card answers it beside the scores.
     """

@@ -12,7 +12,7 @@ The check runs before anything is pushed (:func:`check_conflicts`).
 Measured costs (``gpu_hours``, ``cpu_hours``, ``wall_hours`` from the grid's
 ``costs.json``) ride on each row of a teacher but are not score values: like the
 lineage links they may change on a re-publish without ``--force``. So do the bootstrap's
-interval and rank fields (:data:`harness.score.tables.INTERVAL_FIELDS`): they describe
+interval and rank fields (:data:`harness.score.intervals.INTERVAL_FIELDS`): they describe
 the uncertainty of a published value, a rerun with more replicates refines them, and
 the card and the Space show them beside the values.
 """
@@ -33,7 +33,7 @@ from harness.publish.plan import LEADERBOARD_FILE, PlannedRepo, RepoNames
 from harness.publish.session import HubSession
 
 if TYPE_CHECKING:
-    from harness.score.tables import Intervals
+    from harness.score.intervals import Intervals
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def row_key(row: Mapping[str, Any]) -> Key:
 
 def _values(row: Mapping[str, Any]) -> dict[str, Any]:
     """The fields a published claim consists of: not lineage, costs or intervals."""
-    from harness.score.tables import INTERVAL_FIELDS
+    from harness.score.intervals import INTERVAL_FIELDS
 
     return {
         k: v for k, v in row.items() if k not in LINEAGE and k not in COSTS and k not in INTERVAL_FIELDS
@@ -126,13 +126,13 @@ def build_rows(
 ) -> list[dict[str, Any]]:
     """Leaderboard rows of this run: each score with links to what produced it.
 
-    ``costs`` (the grid's ``costs.json``, see :func:`harness.score.tables.read_costs`)
+    ``costs`` (the grid's ``costs.json``, see :func:`harness.score.costs.read_costs`)
     adds the teacher's measured hours to each row; without it rows carry no cost fields.
-    ``intervals`` (:func:`harness.score.tables.read_intervals`) adds the bootstrap's
+    ``intervals`` (:func:`harness.score.intervals.read_intervals`) adds the bootstrap's
     interval and rank fields.
     """
+    from harness.score.intervals import interval_fields
     from harness.score.pgscore import family_key, teacher_key
-    from harness.score.tables import interval_fields
 
     rows = []
     for score in scores:
@@ -191,7 +191,7 @@ def merge_rows(
     bootstrapped), keeps the published row's when its values are unchanged:
     re-publishing the same scores must not erase what was measured.
     """
-    from harness.score.tables import INTERVAL_FIELDS
+    from harness.score.intervals import INTERVAL_FIELDS
 
     merged = {row_key(r): dict(r) for r in existing}
     for row in new:
@@ -220,8 +220,9 @@ def _newest(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 def current_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The markdown leaderboard of the newest harness version of each cell, with the
     intervals and tie groups its rows carry."""
+    from harness.score.intervals import intervals_from_fields
     from harness.score.pgscore import ScoreRow
-    from harness.score.tables import intervals_from_fields, leaderboard
+    from harness.score.tables import leaderboard
 
     fields = set(ScoreRow.__dataclass_fields__)
     newest = _newest(rows)
@@ -271,7 +272,7 @@ def publish_leaderboard(
     session: HubSession, rows: Sequence[Mapping[str, Any]], *, space: bool
 ) -> tuple[str, str | None]:
     """Write the merged rows and card, then the Space; returns both head shas."""
-    from harness.score.tables import cost_table
+    from harness.score.costs import cost_table
 
     repo_id = session.names.leaderboard
     session.ensure_repo(repo_id, "dataset")

@@ -135,8 +135,9 @@ def publish(config: PublishConfig, *, token: str | None = None) -> PublishReport
     """
     from harness.intrinsic.run import read_summary
     from harness.publish.session import open_session
+    from harness.score.costs import read_costs
+    from harness.score.intervals import read_intervals
     from harness.score.pgscore import read_scores
-    from harness.score.tables import read_costs, read_intervals
     from harness.train.card import harness_version
 
     inputs = discover_inputs(config.inputs)

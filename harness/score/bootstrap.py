@@ -52,6 +52,7 @@ import numpy as np
 from harness.errors import ConfigError
 from harness.naming import INTERVALS_FILE, RANKS_FILE
 from harness.score.config import REPLICATES
+from harness.score.intervals import INTERVAL_VALUES
 from harness.score.items import ROW_METRICS, ItemScores, read_items, read_row_values
 from harness.score.pgscore import (
     SHARED_FAMILY,
@@ -69,7 +70,6 @@ from harness.score.pgscore import (
 )
 from harness.score.ranks import LEVEL, percentile_interval, rank_table
 from harness.score.rows import ExtrinsicRow, IntrinsicRow
-from harness.score.tables import INTERVAL_VALUES
 
 logger = logging.getLogger(__name__)
 

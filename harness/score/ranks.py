@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.score.intervals import INTERVAL_VALUES
 from harness.score.pgscore import ScoreRow
-from harness.score.tables import INTERVAL_VALUES
 
 LEVEL = 0.95
 ALL_FAMILIES = "all"

@@ -20,11 +20,12 @@ from harness.evaluate import mrewardbench
 from harness.naming import INTERVALS_FILE, RANKS_FILE
 from harness.score.bootstrap import bootstrap_run, bootstrap_scores, counts, draw_indices
 from harness.score.inputs import read_extrinsic, read_intrinsic
+from harness.score.intervals import read_intervals
 from harness.score.items import ItemScores, read_items
 from harness.score.pgscore import score_run, teacher_key
 from harness.score.ranks import percentile_interval, tie_groups
 from harness.score.rows import ExtrinsicRow
-from harness.score.tables import leaderboard, read_intervals
+from harness.score.tables import leaderboard
 
 STAMP = "2025-06-01T10-00-00.000001"
 GMMLU, MRB = "global_mmlu_lite", "m_rewardbench"

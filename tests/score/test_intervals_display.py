@@ -13,16 +13,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
+from harness.naming import INTERVALS_FILE, RANKS_FILE
+from harness.score.intervals import read_intervals
 from harness.score.pgscore import ScoreRow, write_scores
-from harness.score.tables import (
-    HEADROOM_HINT,
-    INTERVALS_FILE,
-    RANKS_FILE,
-    family_table,
-    leaderboard,
-    read_intervals,
-    summary_table,
-)
+from harness.score.tables import HEADROOM_HINT, family_table, leaderboard, summary_table
 
 
 def row(teacher: str, lang: str, pg: float, gain: float, *, ill: bool = False, **extra) -> ScoreRow:

@@ -11,17 +11,10 @@ import pytest
 from scipy import stats
 
 from harness.errors import ConfigError
+from harness.score.costs import COST_TITLE, cost_table, read_costs
 from harness.score.pgscore import ScoreRow, score_run
 from harness.score.robustness import ALL_FAMILIES, ALPHAS, alpha_sweep, spearman
-from harness.score.tables import (
-    COST_TITLE,
-    ILL_MARK,
-    cost_table,
-    family_table,
-    leaderboard,
-    read_costs,
-    summary_table,
-)
+from harness.score.tables import ILL_MARK, family_table, leaderboard, summary_table
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 
