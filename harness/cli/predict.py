@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         PAPER_IN_SAMPLE_R2,
         PREDICTED_FILE,
         CVResult,
+        Predictions,
         build_tables,
         grid_features,
         locate_grid,
@@ -87,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     # only what was given: the fit's and the predictor's own defaults for the rest
     ridge = {} if args.ridge is None else {"ridge": args.ridge}
     level = {} if args.level is None else {"level": args.level}
-    skipped: list[str] = []  # new rows in a language their family was not scored in
     try:  # a HarnessError ends in one line via one_line_errors; so does an OSError here
         scores_file, summary = locate_grid(args.scores)
         out = Path(args.out) if args.out else scores_file.parent / PREDICTED_FILE
@@ -109,12 +109,11 @@ def run(args: argparse.Namespace) -> int:
                 new,
                 target=args.target,
                 features=features,
-                skipped=skipped,
                 **ridge,
                 **level,
             )
             if new is not None
-            else []
+            else Predictions([])
         )
         cv: dict[str, dict[str, CVResult] | str] = {}
         for target in ("pg", "pgr"):
@@ -127,12 +126,12 @@ def run(args: argparse.Namespace) -> int:
                     raise
                 cv[target] = str(exc)
         if new_given:
-            written = merge_predicted(out, predicted_rows(predictions, scores))
+            written = merge_predicted(out, predicted_rows(predictions.rows, scores))
     except OSError as exc:
         print(f"polyglot-harness predict: {exc}", file=sys.stderr)
         return 2
     families = sorted(
-        {p.student_family for p in predictions}
+        {p.student_family for p in predictions.rows}
         or {f for result in cv.values() if not isinstance(result, str) for f in result}
     )
     for column, why in left_out.items():
@@ -157,12 +156,13 @@ def run(args: argparse.Namespace) -> int:
     if new is None:
         print("cross-validation only (no --metrics): nothing predicted, nothing written")
         return 0
-    for p in predictions:
+    for p in predictions.rows:
         print(
             f"{p.teacher} {p.language} {p.student_family}: predicted {p.target} = {p.value:.3f} "
             f"[{p.lo:.3f}, {p.hi:.3f}] ({p.level:.0%} prediction interval)"
         )
-    if skipped:
-        print(f"not predicted (the family has no scored students there): {', '.join(skipped)}")
-    print(f"wrote {len(predictions)} predicted rows to {written}")
+    if predictions.skipped:
+        skipped = ", ".join(predictions.skipped)
+        print(f"not predicted (the family has no scored students there): {skipped}")
+    print(f"wrote {len(predictions.rows)} predicted rows to {written}")
     return 0

@@ -27,7 +27,6 @@ reported; a PG prediction is only as good as the PGR one.
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -49,8 +48,6 @@ from harness.score.pgscore import (
     teacher_key,
 )
 from harness.score.rows import IntrinsicRow
-
-logger = logging.getLogger(__name__)
 
 TARGETS: dict[str, str] = {"pg": "pg_score", "pgr": "pgr"}  # --target -> ScoreRow field
 LENGTH_FEATURES: tuple[str, ...] = ("prompt_length", "response_length")
@@ -269,6 +266,19 @@ class Prediction:
     cv: CVResult = field(repr=False)
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """What :func:`predict_teachers` made: its predictions, and the cells it did not make.
+
+    Why ``skipped`` travels with the rows: a new row in a language its family was not
+    scored in is not predicted, and the caller (the ``predict`` command) must say so
+    beside the predictions rather than leave them looking complete.
+    """
+
+    rows: list[Prediction]
+    skipped: tuple[str, ...] = ()  # "teacher language family" of each cell not predicted
+
+
 def grid_features(
     scores: Sequence[ScoreRow], grid: Sequence[IntrinsicRow], *, with_lengths: bool = False
 ) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -327,13 +337,13 @@ def predict_teachers(
     features: Sequence[str] = Z_COLUMNS,
     ridge: float = 0.0,
     level: float = 0.95,
-    skipped: list[str] | None = None,
-) -> list[Prediction]:
+) -> Predictions:
     """Fit on the scored grid (per student family) and predict every new intrinsic row.
 
     A new row is predicted only for the families scored in its language: elsewhere the
     family has no base and reference there (a predicted PGR of nothing), and the fit never
-    saw that language. Each such (teacher, language, family) is appended to ``skipped``.
+    saw that language. Each such (teacher, language, family) is named in the result's
+    ``skipped``, for the caller to report.
 
     Raises:
         ConfigError: a new teacher already has measured scores, a new row lacks a
@@ -385,12 +395,7 @@ def predict_teachers(
             f"no family of the grid was scored in {', '.join(langs)}: a prediction there has "
             "no base or reference to be a PG of; give the metrics of a language the grid has"
         )
-    if left and skipped is not None:
-        skipped.extend(left)
-    elif left:
-        logger.warning("not predicted (the family has no scored students in that language): %s",
-                       ", ".join(left))  # fmt: skip
-    return out
+    return Predictions(out, tuple(left))
 
 
 def _check_new_rows(new: Sequence[IntrinsicRow]) -> None:

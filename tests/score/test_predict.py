@@ -117,7 +117,7 @@ def test_new_teachers_fall_inside_their_intervals_at_the_nominal_rate() -> None:
     scores, intrinsic = scored_grid(30, sigma=0.25, seed=4)
     new_teachers = [f"org/new-{i}" for i in range(20)]
     new, truth = synthetic_cells(new_teachers, BETA, 0.25, seed=5)
-    predictions = predict_teachers(scores, intrinsic, new, target="pgr", level=0.95)
+    predictions = predict_teachers(scores, intrinsic, new, target="pgr", level=0.95).rows
     assert len(predictions) == 20 * len(LANGS)
     inside = [p.lo <= truth[(p.teacher, p.language)] <= p.hi for p in predictions]
     assert np.mean(inside) == pytest.approx(0.95, abs=0.05)
