@@ -104,6 +104,7 @@ COSTS_LOG = "costs.jsonl"  # the grid's per-job cost log
 PUBLISHED = "published.json"  # what a publish run pushed
 INTERVALS_FILE = "intervals.jsonl"  # bootstrap intervals beside scores.jsonl
 RANKS_FILE = "ranks.json"  # bootstrap rank stability and tie groups beside scores.jsonl
+ALL_FAMILIES = "all"  # the scope of the mean over student families in ranks.json, robustness.json
 
 # lm-eval's own output names (``--output_path``): its results and per-task samples files.
 RESULTS_GLOB = "results_*.json"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.naming import INTERVALS_FILE, RANKS_FILE
+from harness.naming import ALL_FAMILIES, INTERVALS_FILE, RANKS_FILE
 from harness.score.pgscore import ScoreRow
 
 logger = logging.getLogger(__name__)
@@ -29,9 +29,6 @@ INTERVAL_VALUES: tuple[str, ...] = ("student_score", "pgr", "z_score", "pg_score
 
 
 RANKED_FIELDS: tuple[str, ...] = ("pg_score", "headroom_gain")  # ranks published on Hub rows
-
-
-ALL_FAMILIES = "all"  # ranks.json scope of the mean over families
 
 
 @dataclass(frozen=True)
@@ -74,20 +71,21 @@ class Intervals:
         return self.teachers.get((value, scope, teacher))
 
 
-def _number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """A real, finite number (not a bool, None or NaN): what an interval bound may be."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _pair(obj: Mapping[str, Any], prefix: str) -> tuple[float, float] | None:
     lo, hi = obj.get(f"{prefix}_lo"), obj.get(f"{prefix}_hi")
-    return (float(lo), float(hi)) if _number(lo) and _number(hi) else None
+    return (float(lo), float(hi)) if is_finite_number(lo) and is_finite_number(hi) else None
 
 
 def _stale(obj: Mapping[str, Any], row: ScoreRow) -> bool:
     """Whether an intervals row was computed from other point values than ``row``'s."""
     for value in INTERVAL_VALUES:
         a, b = obj.get(value), getattr(row, value)
-        if (a is None) != (b is None) or (b is not None and not _number(a)):
+        if (a is None) != (b is None) or (b is not None and not is_finite_number(a)):
             return True
         if b is not None and not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
             return True

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from harness.naming import ALL_FAMILIES
 from harness.score.intervals import INTERVAL_VALUES
 from harness.score.pgscore import ScoreRow
 
 LEVEL = 0.95
-ALL_FAMILIES = "all"
 
 
 def percentile_interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float] | None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.naming import ALL_FAMILIES
 from harness.protocol import check_same
 from harness.score.pgscore import ScoreRow
 
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 ALPHAS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 PG_ALPHA = 0.5  # alpha * z + (1 - alpha) * PGR ranks as PG = (PGR + z) / 2
 ROBUSTNESS_FILE = "robustness.json"
-ALL_FAMILIES = "all"
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:

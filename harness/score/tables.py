@@ -27,7 +27,8 @@ import numpy as np
 from tabulate import tabulate
 
 from harness.errors import ConfigError
-from harness.score.intervals import ALL_FAMILIES, Intervals, _number
+from harness.naming import ALL_FAMILIES
+from harness.score.intervals import Intervals, is_finite_number
 from harness.score.pgscore import ScoreRow
 
 ILL_MARK = "†"
@@ -210,7 +211,7 @@ def predicted_table(
     lines: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for r in shown:
         lo, hi = r.get(bounds[0]), r.get(bounds[1])  # type: ignore[index]
-        interval = (float(lo), float(hi)) if _number(lo) and _number(hi) else None
+        interval = (float(lo), float(hi)) if is_finite_number(lo) and is_finite_number(hi) else None
         lines[(str(r["teacher"]), str(r["student_family"]))][str(r["language"])] = _cell(
             [float(r[value])], False, interval
         )
